@@ -1,0 +1,137 @@
+//! The API's one error type and its mapping to HTTP. Every Loam-native error leaves through here
+//! as `{"error": {"code", "message", "details"}, "request_id"}`; handlers return [`ApiError`] and
+//! never build error bodies themselves.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use loam_db::DbError;
+use serde_json::Value;
+
+/// Everything a request can fail with, each variant tied to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (unparseable JSON, bad query string).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation naming what was wrong.
+        message: String,
+    },
+    /// 422: the request parsed but a field broke a rule; `details` maps fields to messages.
+    #[error("validation failed")]
+    Invalid(Value),
+    /// 404: no such route or resource (also used for other people's resources: no oracle).
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the write conflicts with existing data.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is larger than the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415: the body's content type is not one this endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 503: a dependency (database, Redis) is down or the request ran out of time.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 503: the request took longer than the configured deadline.
+    #[error("the request took longer than {0} s")]
+    Timeout(u64),
+    /// 500: a bug or an unexpected failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Invalid(_) => "validation_failed",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Timeout(_) => "timeout",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// A 404 for an unknown route, worded for people who mistyped a path.
+    pub fn no_route(method: &str, path: &str) -> Self {
+        ApiError::NotFound(format!("no route for {method} {path}"))
+    }
+}
+
+/// An error on its way out: the middleware that owns the request id renders it into the body, so
+/// every error (including ones from extractors and fallbacks) carries the id.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorReport {
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    /// The cause chain of a 5xx, for the log line only.
+    pub cause: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let (message, details, cause) = match self {
+            // Outages and bugs get a generic sentence; the cause goes to the log line only.
+            ApiError::Unavailable(why) => (
+                "a dependency is unavailable, try again shortly".to_owned(),
+                None,
+                Some(why),
+            ),
+            ApiError::Internal(err) => {
+                ("internal error".to_owned(), None, Some(format!("{err:#}")))
+            }
+            ApiError::Invalid(fields) => ("validation failed".to_owned(), Some(fields), None),
+            other => (other.to_string(), None, None),
+        };
+        let mut response = status.into_response();
+        response.extensions_mut().insert(ErrorReport {
+            code,
+            message,
+            details,
+            cause,
+        });
+        response
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::NotFound => ApiError::NotFound("not found".into()),
+            DbError::Unavailable(why) => ApiError::Unavailable(format!("database: {why}")),
+            DbError::UniqueViolation { constraint } => ApiError::Conflict(match constraint {
+                Some(name) => format!("already exists ({name})"),
+                None => "already exists".into(),
+            }),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Loam's HTTP surface. [`build_app`] turns an [`AppState`] into the whole router; the `loam`
+//! binary and every integration test call exactly that, so what is tested is what runs.
+
+pub mod error;
+mod middleware;
+pub mod openapi;
+mod routes;
+mod routing;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use server::Server;
+pub use state::AppState;
+
+use axum::Router;
+
+/// Builds the complete router (routes, OpenAPI document, docs page and every layer) from state.
+pub fn build_app(state: AppState) -> Router {
+    let (routes, spec) = routes::api_routes().finish();
+    let routes = routes.layer(axum::Extension(openapi::SpecDocument::new(spec)));
+    middleware::apply(routes, &state).with_state(state)
+}

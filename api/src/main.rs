@@ -1,0 +1,67 @@
+//! `loam`: the API server and its operator commands.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use loam_api::server::{self, Server};
+use loam_config::Config;
+
+/// Loam: backend for environmental sensor networks (ENTS-compatible).
+///
+/// With no configuration it serves on 127.0.0.1:8000 from a SQLite file in ./loam-data.
+#[derive(Parser)]
+#[command(name = "loam", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    loam_api::telemetry::init(cli.config.log_format, &cli.config.log_filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&anyhow::Error::from(err)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let state = server::build_state(cli.config).await?;
+            let server = Server::bind(state).await?;
+            tracing::info!("loam listening on http://{}", server.local_addr()?);
+            server.serve_until(server::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            cli.config.validate()?;
+            cli.config.ensure_data_dir()?;
+            server::open_database(&cli.config).await?;
+            tracing::info!("the database is up to date");
+            Ok(())
+        }
+    }
+}
+
+/// Bad configuration or a failed start: one clear line on stderr, no backtrace.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("loam: error: {err:#}");
+    ExitCode::from(2)
+}

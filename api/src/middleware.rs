@@ -1,0 +1,176 @@
+//! Every cross-cutting layer, in one place and in order (outermost first): request id, logging
+//! and error rendering; CORS; panic capture; the request deadline; the body size limit.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use loam_schemas::errors::{ErrorDetail, ErrorResponse};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tracing::Instrument;
+
+use crate::error::{ApiError, ErrorReport};
+use crate::state::AppState;
+
+/// The header that carries a request's id in and out.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request's id: the client's when it sent a sane one, a fresh ULID otherwise.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn from_request(req: &Request) -> Self {
+        let presented = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
+        match presented {
+            Some(id) if is_sane_request_id(id) => Self(id.to_owned()),
+            _ => Self(ulid::Ulid::new().to_string()),
+        }
+    }
+}
+
+/// Client ids are echoed into headers and logs, so only short, printable ones are kept.
+fn is_sane_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Wraps the routes in every layer; the caller adds the state afterwards.
+pub(crate) fn apply(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let config = state.config();
+    let mut router = routes
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(from_fn_with_state(config.request_timeout(), deadline))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+            },
+        ));
+    if let Some(cors) = cors_layer(&config.cors_origins, config.ents_compat) {
+        router = router.layer(cors);
+    }
+    router.layer(from_fn(observe))
+}
+
+/// Gives the request its id, runs it inside a span carrying that id (so every log line of the
+/// request has it), renders any [`ApiError`] with the id, and logs one line per request.
+async fn observe(mut req: Request, next: Next) -> Response {
+    let id = RequestId::from_request(&req);
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id.0,
+        method = %method,
+        path = %req.uri().path(),
+    );
+    req.extensions_mut().insert(id.clone());
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let _entered = span.enter();
+
+    if let Some(report) = response.extensions_mut().remove::<ErrorReport>() {
+        if let Some(cause) = &report.cause {
+            tracing::error!(status = response.status().as_u16(), cause = %cause, "request failed: {cause}");
+        }
+        render_error(&mut response, report, &id);
+    }
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = response.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        status,
+        duration_ms,
+        route = route.as_deref().unwrap_or("-"),
+        "{method} {} -> {status}",
+        route.as_deref().unwrap_or("(no route)"),
+    );
+    response
+}
+
+fn render_error(response: &mut Response, report: ErrorReport, id: &RequestId) {
+    let body = ErrorResponse {
+        error: ErrorDetail {
+            code: report.code.to_owned(),
+            message: report.message,
+            details: report.details,
+        },
+        request_id: id.0.clone(),
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    *response.body_mut() = Body::from(bytes);
+}
+
+/// Answers 503 when a request outlives the configured deadline, so a stuck dependency cannot pin
+/// connections forever.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(limit.as_secs()).into_response(),
+    }
+}
+
+/// CORS per configuration: none (same-origin), any origin without credentials, or a list of
+/// origins with credentials. ENTS compatibility with no list echoes any origin, as ENTS did.
+fn cors_layer(origins: &[String], ents_compat: bool) -> Option<CorsLayer> {
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+    ];
+    let base = CorsLayer::new()
+        .allow_methods(methods)
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .expose_headers([REQUEST_ID]);
+    if origins.is_empty() {
+        return ents_compat.then(|| base.allow_origin(AllowOrigin::mirror_request()));
+    }
+    if origins.contains(&"*") {
+        return Some(base.allow_origin(Any));
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(base.allow_origin(list).allow_credentials(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sane_request_id;
+
+    #[test]
+    fn request_ids_are_kept_only_when_printable_and_short() {
+        assert!(is_sane_request_id("conformance-3f2a9c1e-echo"));
+        assert!(is_sane_request_id("01J9Z:abc.def_1"));
+        assert!(!is_sane_request_id(""));
+        assert!(!is_sane_request_id("has space"));
+        assert!(!is_sane_request_id("new\nline"));
+        assert!(!is_sane_request_id(&"x".repeat(129)));
+    }
+}

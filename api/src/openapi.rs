@@ -1,0 +1,38 @@
+//! The OpenAPI document: generated from the route builder and the schema types, served as JSON.
+
+use axum::body::Bytes;
+use utoipa::OpenApi;
+
+/// Static parts of the document; paths and schemas come from the routes themselves.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Loam",
+        description = "Backend for environmental sensor networks; a wire-compatible successor to the ENTS backend.",
+        license(name = "MIT")
+    ),
+    tags(
+        (name = "health", description = "Liveness, readiness and the ENTS health check"),
+        (name = "cells", description = "Deployment sites and their metadata"),
+        (name = "docs", description = "This document and its viewer"),
+    )
+)]
+pub(crate) struct BaseDoc;
+
+/// The finished document, serialised once at start-up and shared by the docs handlers.
+#[derive(Clone)]
+pub struct SpecDocument(Bytes);
+
+impl SpecDocument {
+    /// Serialises the document once.
+    pub(crate) fn new(mut spec: utoipa::openapi::OpenApi) -> Self {
+        spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        let json = spec.to_json().unwrap_or_else(|_| "{}".to_owned());
+        Self(Bytes::from(json))
+    }
+
+    /// The JSON text (a cheap reference-counted copy).
+    pub(crate) fn json(&self) -> Bytes {
+        self.0.clone()
+    }
+}

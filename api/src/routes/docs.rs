@@ -1,0 +1,51 @@
+//! The OpenAPI document and a docs page that works offline (Redoc, embedded in the binary).
+
+use axum::Extension;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+
+use crate::openapi::SpecDocument;
+
+/// Redoc's standalone bundle (MIT), see `api/assets/README.md`.
+const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc.standalone.js");
+
+const DOCS_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Loam API</title>
+</head>
+<body>
+  <redoc spec-url="/api/openapi.json"></redoc>
+  <script src="/api/docs/redoc.standalone.js"></script>
+</body>
+</html>
+"#;
+
+/// This API's OpenAPI 3.1 document, generated from the code.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "docs",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub(crate) async fn openapi_json(Extension(spec): Extension<SpecDocument>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], spec.json())
+}
+
+/// Interactive API documentation.
+#[utoipa::path(get, path = "/api/docs", tag = "docs",
+    responses((status = 200, description = "HTML page", content_type = "text/html")))]
+pub(crate) async fn docs_page() -> Html<&'static str> {
+    Html(DOCS_PAGE)
+}
+
+/// The docs page's script, served from the binary so the page needs no internet.
+#[utoipa::path(get, path = "/api/docs/redoc.standalone.js", tag = "docs",
+    responses((status = 200, description = "JavaScript", content_type = "application/javascript")))]
+pub(crate) async fn docs_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/javascript"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        REDOC_JS,
+    )
+}

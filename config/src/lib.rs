@@ -1,0 +1,389 @@
+//! Loam's configuration: one typed struct, read once from the environment (and flags), validated
+//! before anything starts, then passed down by value. `loam --help` prints every variable with its
+//! default, so the help text is the reference.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// File in the data directory that keeps the generated JWT secret across restarts.
+pub const JWT_SECRET_FILE: &str = "jwt-secret";
+/// File name of the embedded SQLite database inside the data directory.
+pub const SQLITE_FILE: &str = "loam.db";
+
+/// Everything an operator can set; shared by `loam` and `loam-worker` so both read the same names.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP server listens on (host:port; port 0 picks a free one).
+    #[arg(long, env = "LOAM_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Directory for Loam's own files: the SQLite database, the generated JWT secret, artifacts.
+    #[arg(long, env = "LOAM_DATA_DIR", default_value = "./loam-data")]
+    pub data_dir: PathBuf,
+
+    /// Database: `postgres://…` for production; unset means a SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Redis for the job queue and live events across replicas; unset runs jobs in-process.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// JWT signing secret (at least 32 characters). Generated into the data directory when unset
+    /// on SQLite; required with Postgres so every replica signs with the same key.
+    #[arg(long, env = "LOAM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// ENTS's open access model, for unchanged ENTS firmware and dashboard (see README).
+    #[arg(long, env = "LOAM_ENTS_COMPAT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub ents_compat: bool,
+
+    /// Log line format.
+    #[arg(long, env = "LOAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `loam_api=debug,info`.
+    #[arg(long, env = "LOAM_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// Origins allowed by CORS: empty = same-origin only, `*` = any origin (no credentials), or a
+    /// comma-separated list (credentials allowed). In ENTS compatibility mode empty means any.
+    #[arg(
+        long,
+        env = "LOAM_CORS_ORIGINS",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "LOAM_BODY_LIMIT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// Seconds a request may take before it is answered with 503.
+    #[arg(long, env = "LOAM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Maximum database connections per process.
+    #[arg(long, env = "LOAM_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+}
+
+/// How log lines are written: readable text for people, JSON for log shippers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A secret string whose `Debug` never prints the value, so configs can be logged safely.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that signs or connects with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Which database a URL selects; decided once at start-up from the URL scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A Postgres connection URL.
+    Postgres(String),
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+/// A configuration problem, worded as one line that says what to set.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The database URL has a scheme Loam does not speak.
+    #[error(
+        "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {0:?}); unset it to use the embedded SQLite file"
+    )]
+    UnknownDatabaseScheme(String),
+    /// Postgres deployments must share one signing secret across replicas.
+    #[error(
+        "LOAM_JWT_SECRET is required when DATABASE_URL points at Postgres (every replica must sign with the same key); generate one with `openssl rand -hex 32`"
+    )]
+    MissingJwtSecret,
+    /// A secret too short to resist guessing.
+    #[error(
+        "LOAM_JWT_SECRET must be at least 32 characters long (got {0}); generate one with `openssl rand -hex 32`"
+    )]
+    WeakJwtSecret(usize),
+    /// A numeric setting outside its useful range.
+    #[error("{name} must be {rule} (got {value})")]
+    OutOfRange {
+        /// The variable's name.
+        name: &'static str,
+        /// What is accepted.
+        rule: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// The data directory or a file inside it cannot be used.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What Loam was doing.
+        what: &'static str,
+        /// The path concerned.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// The database this configuration selects (SQLite in the data directory when unset).
+    pub fn database(&self) -> Result<DatabaseTarget, ConfigError> {
+        let Some(url) = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(DatabaseTarget::Sqlite(self.data_dir.join(SQLITE_FILE)));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        Err(ConfigError::UnknownDatabaseScheme(redact_url(url)))
+    }
+
+    /// The Redis URL, treating an empty value as unset.
+    pub fn redis(&self) -> Option<&str> {
+        self.redis_url.as_deref().filter(|u| !u.trim().is_empty())
+    }
+
+    /// The per-request deadline.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Checks everything that can be checked without touching the network, so a bad setting fails
+    /// before any listener or connection exists.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.database()?;
+        if self.db_pool_size == 0 || self.db_pool_size > 1000 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_DB_POOL_SIZE",
+                rule: "between 1 and 1000",
+                value: self.db_pool_size.to_string(),
+            });
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_REQUEST_TIMEOUT_SECS",
+                rule: "at least 1",
+                value: "0".into(),
+            });
+        }
+        if self.body_limit_bytes < 1024 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_BODY_LIMIT_BYTES",
+                rule: "at least 1024",
+                value: self.body_limit_bytes.to_string(),
+            });
+        }
+        if let Some(secret) = &self.jwt_secret {
+            check_secret_strength(secret)?;
+        }
+        Ok(())
+    }
+
+    /// The JWT signing secret: the configured one, or (embedded mode only) the one kept in the
+    /// data directory, generated on first start so tokens survive restarts.
+    pub fn resolve_jwt_secret(&self) -> Result<Secret, ConfigError> {
+        if let Some(secret) = &self.jwt_secret {
+            check_secret_strength(secret)?;
+            return Ok(secret.clone());
+        }
+        match self.database()? {
+            DatabaseTarget::Postgres(_) => Err(ConfigError::MissingJwtSecret),
+            DatabaseTarget::Sqlite(_) => {
+                load_or_generate_secret(&self.data_dir.join(JWT_SECRET_FILE))
+            }
+        }
+    }
+
+    /// Creates the data directory when missing, so first runs need no preparation.
+    pub fn ensure_data_dir(&self) -> Result<(), ConfigError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|source| ConfigError::Io {
+            what: "cannot create the data directory",
+            path: self.data_dir.display().to_string(),
+            source,
+        })
+    }
+}
+
+fn check_secret_strength(secret: &Secret) -> Result<(), ConfigError> {
+    let len = secret.expose().chars().count();
+    if len < 32 {
+        return Err(ConfigError::WeakJwtSecret(len));
+    }
+    Ok(())
+}
+
+fn load_or_generate_secret(path: &Path) -> Result<Secret, ConfigError> {
+    let io_err = |what: &'static str| {
+        move |source| ConfigError::Io {
+            what,
+            path: path.display().to_string(),
+            source,
+        }
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let secret = Secret::new(text.trim());
+            check_secret_strength(&secret)?;
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io_err("cannot create the data directory"))?;
+            }
+            let secret = Secret::new(hex::encode(rand::random::<[u8; 32]>()));
+            write_private(path, secret.expose()).map_err(io_err("cannot write the JWT secret"))?;
+            Ok(secret)
+        }
+        Err(e) => Err(io_err("cannot read the JWT secret")(e)),
+    }
+}
+
+/// Writes a file only its owner can read; `create_new` so two processes never overwrite each other.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// Hides the password of a URL so it can appear in an error line.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["loam"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("valid arguments").config
+    }
+
+    #[test]
+    fn defaults_select_sqlite_in_the_data_directory() {
+        let config = parse(&["--data-dir", "somewhere"]);
+        assert_eq!(
+            config.database().ok(),
+            Some(DatabaseTarget::Sqlite("somewhere/loam.db".into()))
+        );
+        assert!(config.redis().is_none());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_database_scheme_names_the_variable_and_hides_the_password() {
+        let config = parse(&["--database-url", "mysql://u:hunter2@h/db"]);
+        let message = config.validate().expect_err("mysql is refused").to_string();
+        assert!(
+            message.starts_with("DATABASE_URL must start with"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn postgres_without_secret_is_refused_with_a_hint() {
+        let config = parse(&["--database-url", "postgres://root@127.0.0.1/test"]);
+        let message = config
+            .resolve_jwt_secret()
+            .expect_err("secret required")
+            .to_string();
+        assert!(message.contains("LOAM_JWT_SECRET is required"), "{message}");
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let config = parse(&["--jwt-secret", "short"]);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::WeakJwtSecret(5))
+        ));
+    }
+
+    #[test]
+    fn generated_secret_is_kept_across_restarts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = parse(&["--data-dir", dir.path().to_str().expect("utf-8 path")]);
+        let first = config.resolve_jwt_secret().expect("generated");
+        let second = config.resolve_jwt_secret().expect("read back");
+        assert_eq!(first, second);
+        assert_eq!(first.expose().len(), 64);
+    }
+
+    #[test]
+    fn secret_debug_never_prints_the_value() {
+        assert_eq!(
+            format!("{:?}", Secret::new("top-secret-value")),
+            "Secret(..)"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+DROP TABLE cell_user;
+DROP TABLE cell_tag;
+DROP TABLE tags;
+DROP TABLE data;
+DROP TABLE sensors;
+DROP TABLE teros_data;
+DROP TABLE power_data;
+DROP TABLE loggers;
+DROP TABLE cells;
+DROP TABLE refresh_tokens;
+DROP TABLE users;

@@ -1,0 +1,215 @@
+//! Connections, the pool, and the one way async code reaches the database: [`Db::run`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::{PgConnection, SqliteConnection};
+
+use crate::DbError;
+
+/// A connection to whichever database the deployment uses; query functions take this.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// Production: PostgreSQL.
+    Postgres(PgConnection),
+    /// Embedded default: a SQLite file.
+    Sqlite(SqliteConnection),
+}
+
+/// The database family, for the few places where behaviour (not SQL) differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+/// Per-connection SQLite settings: wait instead of failing on a busy file, WAL so readers never
+/// block the writer, full fsync so an acknowledged upload survives power loss, enforced foreign
+/// keys so cascades work.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+
+/// Opens connections per backend, so a failure reports the real driver error (the
+/// multi-connection's own `establish` hides it).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+    url: String,
+}
+
+impl Manager {
+    fn connect_now(&self) -> Result<DbConn, DbError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .map(DbConn::Postgres)
+                .map_err(|e| DbError::Unavailable(e.to_string())),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.url)
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                conn.batch_execute(SQLITE_PRAGMAS)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        self.connect_now()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::connection::TransactionManager;
+        let status =
+            <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn);
+        // A connection handed back inside a transaction, or with a failed one, is not reusable.
+        !matches!(status.transaction_depth(), Ok(None))
+    }
+}
+
+/// The shared handle to the database: a pool plus the backend it talks to. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a request waits for a pooled connection before the database counts as unavailable.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Db {
+    /// Connects to Postgres, reporting the driver's own error when it cannot.
+    pub fn connect_postgres(url: &str, pool_size: u32) -> Result<Self, DbError> {
+        Self::open(
+            Manager {
+                backend: Backend::Postgres,
+                url: url.to_owned(),
+            },
+            pool_size,
+        )
+    }
+
+    /// Opens (creating when missing) a SQLite file.
+    pub fn connect_sqlite(path: &Path, pool_size: u32) -> Result<Self, DbError> {
+        let url = path.to_str().ok_or_else(|| {
+            DbError::Unavailable(format!("{} is not valid UTF-8", path.display()))
+        })?;
+        Self::open(
+            Manager {
+                backend: Backend::Sqlite,
+                url: url.to_owned(),
+            },
+            pool_size,
+        )
+    }
+
+    fn open(manager: Manager, pool_size: u32) -> Result<Self, DbError> {
+        let backend = manager.backend;
+        // One direct connection first: it surfaces the real error and proves the URL works.
+        drop(manager.connect_now()?);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .test_on_check_out(true)
+            .build_unchecked(manager);
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database family this handle talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs blocking database work on the blocking thread pool, keeping the async runtime free
+    /// and the caller's tracing span (request id included) on every log line inside.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Answers whether the database is reachable right now (for `/readyz`).
+    pub async fn ping(&self, timeout: Duration) -> Result<(), DbError> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get_timeout(timeout)?;
+            conn.batch_execute("SELECT 1").map_err(DbError::from)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Applies pending migrations; safe to call from several replicas at once.
+    pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
+        self.run(crate::migrate::run_pending).await
+    }
+}
+
+/// Runs `work` in a write transaction. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`), so concurrent writers queue on the busy timeout instead of failing when a
+/// read lock cannot be upgraded; nested calls become savepoints.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConn::Sqlite(lite) = conn else {
+        return conn.transaction(work);
+    };
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(lite)
+        .transaction_depth()
+        .map_err(E::from)?;
+    if depth.is_some() {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE").map_err(E::from)?;
+    let outcome = work(conn);
+    let DbConn::Sqlite(lite) = conn else {
+        unreachable!("the variant cannot change")
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(lite).map_err(E::from)?;
+            Ok(value)
+        }
+        Err(err) => {
+            // The work's own error is the one worth reporting; a failed rollback marks the
+            // connection broken and the pool discards it.
+            let _ = AnsiTransactionManager::rollback_transaction(lite);
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The data layer's one error type; the API maps it to HTTP in a single place.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// Why a database call failed, sorted by what a caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached now; retrying later may work (readiness turns 503).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The row the caller asked for does not exist.
+    #[error("row not found")]
+    NotFound,
+    /// A unique constraint refused the write; names the constraint when the database says.
+    #[error("unique constraint violated ({})", .constraint.as_deref().unwrap_or("unnamed"))]
+    UniqueViolation {
+        /// The violated constraint or index, when known.
+        constraint: Option<String>,
+    },
+    /// A referenced row is missing (or a referencing row blocks a delete).
+    #[error("foreign key constraint violated ({})", .constraint.as_deref().unwrap_or("unnamed"))]
+    ForeignKeyViolation {
+        /// The violated constraint, when known.
+        constraint: Option<String>,
+    },
+    /// Migrations could not be applied; start-up stops.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Any other database failure: a bug or an outage, logged with its cause.
+    #[error("database error: {0}")]
+    Query(#[source] DieselError),
+    /// The blocking task running the query died (a panic inside the query code).
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl From<DieselError> for DbError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => DbError::NotFound,
+            DieselError::DatabaseError(kind, info) => {
+                let constraint = info.constraint_name().map(str::to_owned);
+                match kind {
+                    DatabaseErrorKind::UniqueViolation => DbError::UniqueViolation { constraint },
+                    DatabaseErrorKind::ForeignKeyViolation => {
+                        DbError::ForeignKeyViolation { constraint }
+                    }
+                    DatabaseErrorKind::ClosedConnection => {
+                        DbError::Unavailable(info.message().to_owned())
+                    }
+                    other => DbError::Query(DieselError::DatabaseError(other, info)),
+                }
+            }
+            DieselError::BrokenTransactionManager => {
+                DbError::Unavailable("broken transaction manager".into())
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+impl From<r2d2::Error> for DbError {
+    fn from(err: r2d2::Error) -> Self {
+        DbError::Unavailable(err.to_string())
+    }
+}

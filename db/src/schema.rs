@@ -1,0 +1,156 @@
+//! The one portable diesel schema; the SQL lives in `migrations/{postgres,sqlite}`, kept in step.
+#![allow(missing_docs)]
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        is_admin -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cells (id) {
+        id -> Integer,
+        name -> Text,
+        location -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        user_id -> Nullable<Text>,
+        archive -> Bool,
+        public -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    loggers (id) {
+        id -> Integer,
+        name -> Text,
+        uuid -> Text,
+        #[sql_name = "type"]
+        kind -> Nullable<Text>,
+        device_eui -> Nullable<Text>,
+        description -> Nullable<Text>,
+        date_created -> Timestamp,
+        user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    power_data (id) {
+        id -> BigInt,
+        logger_id -> Nullable<Integer>,
+        cell_id -> Integer,
+        ts -> Timestamp,
+        current -> Nullable<Double>,
+        voltage -> Nullable<Double>,
+        ts_server -> Timestamp,
+    }
+}
+
+diesel::table! {
+    teros_data (id) {
+        id -> BigInt,
+        cell_id -> Integer,
+        ts -> Timestamp,
+        vwc -> Nullable<Double>,
+        temp -> Nullable<Double>,
+        ec -> Nullable<Integer>,
+        ts_server -> Timestamp,
+        raw_vwc -> Nullable<Double>,
+        water_pot -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    sensors (id) {
+        id -> Integer,
+        cell_id -> Integer,
+        measurement -> Text,
+        data_type -> Text,
+        unit -> Nullable<Text>,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    data (id) {
+        id -> BigInt,
+        sensor_id -> Integer,
+        ts -> Timestamp,
+        ts_server -> Timestamp,
+        float_val -> Nullable<Double>,
+        int_val -> Nullable<BigInt>,
+        text_val -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Integer,
+        name -> Text,
+        description -> Nullable<Text>,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    cell_tag (cell_id, tag_id) {
+        cell_id -> Integer,
+        tag_id -> Integer,
+    }
+}
+
+diesel::table! {
+    cell_user (cell_id, user_id) {
+        cell_id -> Integer,
+        user_id -> Text,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(cells -> users (user_id));
+diesel::joinable!(loggers -> users (user_id));
+diesel::joinable!(power_data -> cells (cell_id));
+diesel::joinable!(power_data -> loggers (logger_id));
+diesel::joinable!(teros_data -> cells (cell_id));
+diesel::joinable!(sensors -> cells (cell_id));
+diesel::joinable!(data -> sensors (sensor_id));
+diesel::joinable!(tags -> users (created_by));
+diesel::joinable!(cell_tag -> cells (cell_id));
+diesel::joinable!(cell_tag -> tags (tag_id));
+diesel::joinable!(cell_user -> cells (cell_id));
+diesel::joinable!(cell_user -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    refresh_tokens,
+    cells,
+    loggers,
+    power_data,
+    teros_data,
+    sensors,
+    data,
+    tags,
+    cell_tag,
+    cell_user,
+);

@@ -1,0 +1,33 @@
+//! Health and readiness answers.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// ENTS's health answer; its bytes are fixed (see [`ENTS_HEALTH_BODY`]).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntsHealth {
+    /// Always "I'm alive and healthy! Super healthy :D".
+    #[schema(example = "I'm alive and healthy! Super healthy :D")]
+    pub hello: String,
+}
+
+/// The exact bytes ENTS answers `GET /api/` with (its test suite compares bytes, spacing included).
+pub const ENTS_HEALTH_BODY: &[u8] = b"{\"hello\": \"I'm alive and healthy! Super healthy :D\"}\n";
+
+/// Readiness of each dependency, so an operator sees which one is down.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` when every configured dependency answered.
+    pub status: &'static str,
+    /// `ok` or the error text.
+    pub database: String,
+    /// `ok`, the error text, or `not configured`.
+    pub redis: String,
+}
+
+/// Liveness: the process answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: &'static str,
+}
