@@ -8,7 +8,6 @@ mod routes;
 mod routing;
 pub mod server;
 pub mod state;
-pub mod telemetry;
 
 pub use error::ApiError;
 pub use server::Server;
@@ -21,4 +20,9 @@ pub fn build_app(state: AppState) -> Router {
     let (routes, spec) = routes::api_routes().finish();
     let routes = routes.layer(axum::Extension(openapi::SpecDocument::new(spec)));
     middleware::apply(routes, &state).with_state(state)
+}
+
+/// Every routed path, as the route builder recorded it; a test checks each is in the spec.
+pub fn routed_paths() -> Vec<String> {
+    routes::api_routes().paths().to_vec()
 }

@@ -24,11 +24,13 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 when the server at LOAM_LISTEN answers `GET /healthz` (for container healthchecks).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    loam_api::telemetry::init(cli.config.log_format, &cli.config.log_filter);
+    loam_telemetry::init(cli.config.log_format, &cli.config.log_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,12 +50,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = server::build_state(cli.config).await?;
             let server = Server::bind(state).await?;
             tracing::info!("loam listening on http://{}", server.local_addr()?);
-            server.serve_until(server::shutdown_signal()).await
+            server.serve_until(loam_telemetry::shutdown_signal()).await
         }
+        Command::Healthcheck => server::probe_health(cli.config.listen).await,
         Command::Migrate => {
             cli.config.validate()?;
             cli.config.ensure_data_dir()?;
-            server::open_database(&cli.config).await?;
+            loam_db::open(&cli.config).await?;
             tracing::info!("the database is up to date");
             Ok(())
         }

@@ -39,6 +39,11 @@ impl ApiRouter {
         self
     }
 
+    /// The paths added so far.
+    pub(crate) fn paths(&self) -> &[String] {
+        &self.paths
+    }
+
     /// The router with its JSON 404/405 fallbacks and redirects, and the OpenAPI document.
     pub(crate) fn finish(self) -> (Router<AppState>, OpenApi) {
         let mut table = matchit::Router::new();

@@ -5,43 +5,18 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use loam_config::{Config, DatabaseTarget};
-use loam_db::Db;
-use tokio::net::TcpListener;
+use loam_config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::state::AppState;
-
-/// Opens the configured database (reporting the driver's own error) and applies migrations.
-pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
-    let db = match config.database()? {
-        DatabaseTarget::Postgres(url) => Db::connect_postgres(&url, config.db_pool_size)
-            .with_context(|| format!("cannot connect to {}", loam_config::redact_url(&url)))?,
-        DatabaseTarget::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            Db::connect_sqlite(&path, config.db_pool_size)
-                .with_context(|| format!("cannot open {}", path.display()))?
-        }
-    };
-    let applied = db.migrate().await.context("cannot migrate the database")?;
-    if !applied.is_empty() {
-        tracing::info!(
-            count = applied.len(),
-            "applied migrations: {}",
-            applied.join(", ")
-        );
-    }
-    Ok(db)
-}
 
 /// Builds the state from configuration: database, Redis client, generated secrets.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     config.validate()?;
     config.ensure_data_dir()?;
     config.resolve_jwt_secret()?;
-    let db = open_database(&config).await?;
+    let db = loam_db::open(&config).await?;
     let redis = match config.redis() {
         Some(url) => Some(redis::Client::open(url).with_context(|| {
             format!(
@@ -97,25 +72,29 @@ impl Server {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+/// Asks a running server for `GET /healthz`; a tiny HTTP/1.0 client so slim images need no curl.
+pub async fn probe_health(listen: SocketAddr) -> anyhow::Result<()> {
+    let mut target = listen;
+    if target.ip().is_unspecified() {
+        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let probe = async {
+        let mut stream = TcpStream::connect(target).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+        .await
+        .context("no answer within 5 s")?
+        .with_context(|| format!("cannot reach {target}"))?;
+    anyhow::ensure!(
+        head.ends_with(b" 200"),
+        "unhealthy: {}",
+        String::from_utf8_lossy(&head)
+    );
+    Ok(())
 }

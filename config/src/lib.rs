@@ -33,6 +33,10 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Prefix for every Redis key Loam writes, so deployments (and tests) can share one Redis.
+    #[arg(long, env = "LOAM_REDIS_PREFIX", default_value = "loam:")]
+    pub redis_prefix: String,
+
     /// JWT signing secret (at least 32 characters). Generated into the data directory when unset
     /// on SQLite; required with Postgres so every replica signs with the same key.
     #[arg(long, env = "LOAM_JWT_SECRET", hide_env_values = true)]
@@ -161,6 +165,21 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Reads the configuration from the environment plus `args` (the first item is the program
+    /// name), for callers that embed Loam rather than run its binary, such as tests.
+    pub fn from_env_and_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Standalone {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Standalone as clap::Parser>::try_parse_from(args).map(|s| s.config)
+    }
+
     /// The database this configuration selects (SQLite in the data directory when unset).
     pub fn database(&self) -> Result<DatabaseTarget, ConfigError> {
         let Some(url) = self

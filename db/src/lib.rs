@@ -8,7 +8,19 @@ mod connection;
 mod error;
 mod migrate;
 pub mod models;
+mod open;
 pub mod schema;
 
 pub use connection::{Backend, Db, DbConn};
 pub use error::DbError;
+pub use open::open;
+pub mod testing;
+
+/// The current UTC time at the precision both databases keep (microseconds), so a value read
+/// back equals the value written on SQLite and Postgres alike.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now().naive_utc();
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}

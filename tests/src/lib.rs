@@ -1,1 +1,275 @@
-//! placeholder
+//! The integration-test harness. [`TestApp::spawn`] starts the real server (the same
+//! `build_app` the binary serves) on a random port against a fresh database: a temporary SQLite
+//! file, or a Postgres database created for the test and dropped afterwards. [`backend_tests!`]
+//! runs one test body on both backends; the Postgres and Redis halves need the `services`
+//! feature (the README's test command), so plain `cargo test` needs no services.
+
+mod proxy;
+mod redis_keys;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use loam_api::{AppState, Server};
+use loam_config::{Config, Secret};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use proxy::ToggleProxy;
+pub use redis_keys::TestRedis;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A fresh Postgres database on `LOAM_TEST_PG_URL`'s server.
+    Postgres,
+}
+
+/// Where the harness creates and drops test databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LOAM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A Postgres database that exists for one test.
+struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    fn create() -> Self {
+        let name = format!("loam_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+        loam_db::testing::create_database(&postgres_admin_url(), &name)
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        Self { name }
+    }
+
+    fn url(&self, host_port: &str) -> String {
+        let admin = postgres_admin_url();
+        let (scheme_user, _) = admin
+            .rsplit_once('@')
+            .expect("LOAM_TEST_PG_URL has user@host");
+        format!("{scheme_user}@{host_port}/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = loam_db::testing::drop_database(&postgres_admin_url(), &self.name) {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// The Postgres server's host:port as the admin URL names it.
+fn postgres_host_port() -> String {
+    let admin = postgres_admin_url();
+    let after_at = admin
+        .rsplit_once('@')
+        .map(|(_, rest)| rest)
+        .unwrap_or("127.0.0.1:5432/postgres");
+    after_at
+        .split('/')
+        .next()
+        .unwrap_or("127.0.0.1:5432")
+        .to_owned()
+}
+
+/// The Postgres server's socket address, for proxies that stand in front of it.
+pub fn postgres_socket_addr() -> SocketAddr {
+    resolve(&postgres_host_port())
+}
+
+/// The socket address in a `scheme://host:port/...` URL.
+pub fn socket_addr_of(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+    resolve(rest.split('/').next().unwrap_or(rest))
+}
+
+fn resolve(host_port: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("cannot resolve {host_port}"))
+}
+
+/// A running server and everything it needs; dropping it stops the server and drops its database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client that never follows redirects (the routing rules are under test).
+    pub client: reqwest::Client,
+    /// The server's state, for seeding data through the data layer.
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+/// Options for [`TestApp::spawn_with`].
+#[derive(Default)]
+pub struct Options {
+    /// Turn on ENTS compatibility mode.
+    pub ents_compat: bool,
+    /// Redis URL to hand the server.
+    pub redis_url: Option<String>,
+    /// Route the Postgres connection through this proxy address (to simulate outages).
+    pub postgres_via: Option<SocketAddr>,
+}
+
+impl TestApp {
+    /// Starts a server with default (strict) settings.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    /// Starts a server with the given options.
+    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::from_env_and_args(["loam"]).expect("default configuration");
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        config.data_dir = dir.path().join("data");
+        config.ents_compat = options.ents_compat;
+        config.redis_url = options.redis_url;
+        config.jwt_secret = Some(Secret::new(format!("test-secret-{}", ulid::Ulid::new())));
+        config.db_pool_size = 4;
+        let pg = match backend {
+            Backend::Sqlite => {
+                config.database_url = None;
+                None
+            }
+            Backend::Postgres => {
+                let db = PgDatabase::create();
+                let host_port = options
+                    .postgres_via
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(postgres_host_port);
+                config.database_url = Some(db.url(&host_port));
+                Some(db)
+            }
+        };
+        let state = loam_api::server::build_state(config)
+            .await
+            .expect("server state");
+        let server = Server::bind(state.clone()).await.expect("bind");
+        let addr = server.local_addr().expect("bound address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let stop = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = server.serve_until(stop).await {
+                eprintln!("test server stopped with an error: {e:#}");
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            base: format!("http://{addr}"),
+            client,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+            pg,
+        }
+    }
+
+    /// Absolute URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Runs work against the server's database through the data layer.
+    pub async fn db<T, F>(&self, work: F) -> T
+    where
+        F: FnOnce(&mut loam_db::DbConn) -> Result<T, loam_db::DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.state.db().run(work).await.expect("database work")
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Whether the database is the Postgres one.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Polls `probe` until it returns true or `seconds` pass; for effects that take a moment.
+pub async fn eventually<F, Fut>(seconds: u64, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while tokio::time::Instant::now() < deadline {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests, `sqlite::name` and
+/// `postgres::name`; the Postgres one needs the `services` feature.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(feature = "services"), ignore = "needs Postgres: run with --features services")]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,6 @@
+//! Integration tests against the real server on a random port; each body runs on SQLite and on
+//! Postgres (see `loam_tests::backend_tests!`).
+
+mod cells;
+mod foundation;
+mod readiness;
