@@ -21,6 +21,16 @@ pub enum ApiError {
     /// 422: the request parsed but a field broke a rule; `details` maps fields to messages.
     #[error("validation failed")]
     Invalid(Value),
+    /// 401: no valid credentials for a route that needs them (the message never says which
+    /// part of a credential was wrong).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: authenticated, but this action is switched off (e.g. closed registration).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429: too many failed attempts from this address; retry after the given seconds.
+    #[error("too many failed attempts; retry in {0} s")]
+    TooManyRequests(u64),
     /// 404: no such route or resource (also used for other people's resources: no oracle).
     #[error("{0}")]
     NotFound(String),
@@ -52,6 +62,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -66,6 +79,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::Invalid(_) => "validation_failed",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooManyRequests(_) => "rate_limited",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
@@ -98,6 +114,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
+        let retry_after = match &self {
+            ApiError::TooManyRequests(seconds) => Some(*seconds),
+            _ => None,
+        };
         let (message, details, cause) = match self {
             // Outages and bugs get a generic sentence; the cause goes to the log line only.
             ApiError::Unavailable(why) => (
@@ -112,6 +132,11 @@ impl IntoResponse for ApiError {
             other => (other.to_string(), None, None),
         };
         let mut response = status.into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(ErrorReport {
             code,
             message,

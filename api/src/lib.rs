@@ -1,7 +1,10 @@
 //! Loam's HTTP surface. [`build_app`] turns an [`AppState`] into the whole router; the `loam`
 //! binary and every integration test call exactly that, so what is tested is what runs.
 
+pub mod accounts;
 pub mod error;
+mod extract;
+mod identity;
 mod middleware;
 pub mod openapi;
 mod routes;
@@ -17,12 +20,12 @@ use axum::Router;
 
 /// Builds the complete router (routes, OpenAPI document, docs page and every layer) from state.
 pub fn build_app(state: AppState) -> Router {
-    let (routes, spec) = routes::api_routes().finish();
+    let (routes, spec) = routes::api_routes(state.config().ents_compat).finish();
     let routes = routes.layer(axum::Extension(openapi::SpecDocument::new(spec)));
     middleware::apply(routes, &state).with_state(state)
 }
 
 /// Every routed path, as the route builder recorded it; a test checks each is in the spec.
 pub fn routed_paths() -> Vec<String> {
-    routes::api_routes().paths().to_vec()
+    routes::api_routes(false).paths().to_vec()
 }

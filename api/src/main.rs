@@ -24,8 +24,33 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage people's accounts.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Exit 0 when the server at LOAM_LISTEN answers `GET /healthz` (for container healthchecks).
     Healthcheck,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account (works with registration closed; the first operator needs it).
+    Create {
+        /// Sign-in email.
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input (keeps it out of `ps`).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Given name.
+        #[arg(long)]
+        first_name: Option<String>,
+        /// Family name.
+        #[arg(long)]
+        last_name: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +76,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let server = Server::bind(state).await?;
             tracing::info!("loam listening on http://{}", server.local_addr()?);
             server.serve_until(loam_telemetry::shutdown_signal()).await
+        }
+        Command::User(UserCommand::Create {
+            email,
+            password_stdin,
+            admin,
+            first_name,
+            last_name,
+        }) => {
+            anyhow::ensure!(
+                password_stdin,
+                "pass --password-stdin and the password on standard input"
+            );
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                password.chars().count() >= 10,
+                "the password must be at least 10 characters"
+            );
+            anyhow::ensure!(email.contains('@'), "--email must be an email address");
+            cli.config.validate()?;
+            cli.config.ensure_data_dir()?;
+            let db = loam_db::open(&cli.config).await?;
+            let user = loam_api::accounts::create_user(
+                &db,
+                &email,
+                password,
+                first_name.as_deref(),
+                last_name.as_deref(),
+                admin,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "created {} ({}){}",
+                user.email,
+                user.id,
+                if admin { " as an administrator" } else { "" }
+            );
+            Ok(())
         }
         Command::Healthcheck => server::probe_health(cli.config.listen).await,
         Command::Migrate => {

@@ -48,6 +48,7 @@ pub(crate) fn apply(routes: Router<AppState>, state: &AppState) -> Router<AppSta
     let mut router = routes
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(from_fn_with_state(config.request_timeout(), deadline))
+        .layer(from_fn_with_state(state.clone(), crate::identity::resolve))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()

@@ -15,9 +15,37 @@ use utoipa::OpenApi;
         (name = "health", description = "Liveness, readiness and the ENTS health check"),
         (name = "cells", description = "Deployment sites and their metadata"),
         (name = "docs", description = "This document and its viewer"),
-    )
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "users", description = "The current user and their API key"),
+    ),
+    modifiers(&SecuritySchemes)
 )]
 pub(crate) struct BaseDoc;
+
+/// Declares the two ways to authenticate that route classes refer to.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
 
 /// The finished document, serialised once at start-up and shared by the docs handlers.
 #[derive(Clone)]

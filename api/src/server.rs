@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     config.validate()?;
     config.ensure_data_dir()?;
-    config.resolve_jwt_secret()?;
+    let secret = config.resolve_jwt_secret()?;
     let db = loam_db::open(&config).await?;
     let redis = match config.redis() {
         Some(url) => Some(redis::Client::open(url).with_context(|| {
@@ -32,7 +32,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
              anonymous reads of every cell, the dashboard's anonymous writes)"
         );
     }
-    Ok(AppState::new(db, redis, config))
+    Ok(AppState::new(db, redis, config, secret.expose().as_bytes()))
 }
 
 /// A bound server, not yet serving; `local_addr` tells the real port when 0 was asked for.

@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 
-use loam_config::Config;
+use loam_auth::TokenKeys;
+use loam_config::{Cidr, Config};
 use loam_db::Db;
+
+use crate::identity::{FailureLimiter, KeyCache};
 
 /// Shared application state; a handle, so cloning it per request costs one atomic increment.
 #[derive(Clone)]
@@ -17,15 +20,36 @@ pub struct App {
     pub redis: Option<redis::Client>,
     /// The effective configuration.
     pub config: Arc<Config>,
+    /// Credential checking.
+    pub auth: AuthContext,
+}
+
+/// Everything the identity layer and the account endpoints share.
+pub struct AuthContext {
+    /// Signs and verifies people's JWTs.
+    pub tokens: TokenKeys,
+    /// Recently resolved API keys.
+    pub key_cache: KeyCache,
+    /// Failed logins and key checks per client address.
+    pub limiter: FailureLimiter,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl AppState {
-    /// Wraps the parts built at start-up.
-    pub fn new(db: Db, redis: Option<redis::Client>, config: Config) -> Self {
+    /// Wraps the parts built at start-up; `jwt_secret` is the resolved signing secret.
+    pub fn new(db: Db, redis: Option<redis::Client>, config: Config, jwt_secret: &[u8]) -> Self {
+        let auth = AuthContext {
+            tokens: TokenKeys::new(jwt_secret),
+            key_cache: KeyCache::default(),
+            limiter: FailureLimiter::new(config.auth_failures_per_minute),
+            trusted_proxies: config.trusted_proxy_networks().unwrap_or_default(),
+        };
         Self(Arc::new(App {
             db,
             redis,
             config: Arc::new(config),
+            auth,
         }))
     }
 
@@ -42,5 +66,10 @@ impl AppState {
     /// The effective configuration.
     pub fn config(&self) -> &Config {
         &self.0.config
+    }
+
+    /// Credential checking.
+    pub fn auth(&self) -> &AuthContext {
+        &self.0.auth
     }
 }

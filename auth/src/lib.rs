@@ -1,11 +1,15 @@
-//! Loam's credentials, pure and free of HTTP or database types: minting and verifying people's
-//! JWTs. Access and refresh tokens differ in `typ`, so neither is accepted where the other
-//! belongs; the algorithm is pinned on decode, and `exp` is required.
+//! Loam's credentials, pure and free of HTTP or database types: people's JWTs (access and refresh
+//! differ in `typ`, so neither is accepted where the other belongs; the algorithm is pinned and
+//! `exp` required), Argon2id password hashes, and API keys (a fixed visible prefix, 256 random
+//! bits, only a SHA-256 digest stored).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod keys;
+mod password;
+mod tokens;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+pub use keys::{ApiKeyKind, KeyDigest, PlainKey, digest_hex, mask};
+pub use password::{hash_password, verify_password, verify_password_against_nothing};
+pub use tokens::{Claims, TokenKeys, TokenKind};
 
 /// Why a credential was refused; the API decides which of these the caller may learn.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,170 +20,10 @@ pub enum AuthError {
     /// Bad signature, wrong algorithm, wrong type, missing claims or not a JWT at all.
     #[error("invalid token")]
     Invalid,
-}
-
-/// What a token is for; checked on decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenKind {
-    /// Short-lived bearer token for API calls.
-    Access,
-    /// Long-lived cookie token that only buys new access tokens.
-    Refresh,
-}
-
-/// The claims Loam puts in every token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// The person's id (UUID).
-    pub sub: String,
-    /// The same id under the claim name ENTS used, so ENTS-era tooling can read it.
-    pub uid: String,
-    /// Expiry, Unix seconds.
-    pub exp: u64,
-    /// Issue time, Unix seconds.
-    pub iat: u64,
-    /// Unique token id (refresh rotation keys on it).
-    pub jti: String,
-    /// Access or refresh.
-    pub typ: TokenKind,
-}
-
-/// Signs and verifies tokens with one HMAC secret (HS256).
-#[derive(Clone)]
-pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-}
-
-impl std::fmt::Debug for TokenKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenKeys(..)")
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-impl TokenKeys {
-    /// Keys from the configured secret.
-    pub fn new(secret: &[u8]) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
-    }
-
-    /// Mints a token of `kind` for `user_id`, valid for `ttl`.
-    pub fn mint(&self, kind: TokenKind, user_id: &str, jti: &str, ttl: Duration) -> String {
-        let iat = unix_now();
-        let claims = Claims {
-            sub: user_id.to_owned(),
-            uid: user_id.to_owned(),
-            exp: iat + ttl.as_secs(),
-            iat,
-            jti: jti.to_owned(),
-            typ: kind,
-        };
-        // HS256 with a byte secret cannot fail to encode.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .unwrap_or_default()
-    }
-
-    /// Verifies signature (HS256 only), expiry (no leeway) and kind, returning the claims.
-    pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims, AuthError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            },
-        )?;
-        if data.claims.typ != kind {
-            return Err(AuthError::Invalid);
-        }
-        Ok(data.claims)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn minted_tokens_verify_with_their_kind_only() {
-        let keys = TokenKeys::new(SECRET);
-        let token = keys.mint(
-            TokenKind::Access,
-            "user-1",
-            "jti-1",
-            Duration::from_secs(60),
-        );
-        let claims = keys.verify(&token, TokenKind::Access).expect("valid");
-        assert_eq!(
-            (claims.sub.as_str(), claims.jti.as_str()),
-            ("user-1", "jti-1")
-        );
-        assert_eq!(
-            keys.verify(&token, TokenKind::Refresh),
-            Err(AuthError::Invalid)
-        );
-    }
-
-    #[test]
-    fn expired_tampered_and_foreign_tokens_are_refused() {
-        let keys = TokenKeys::new(SECRET);
-        let expired = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &Claims {
-                sub: "u".into(),
-                uid: "u".into(),
-                exp: unix_now() - 10,
-                iat: unix_now() - 100,
-                jti: "j".into(),
-                typ: TokenKind::Access,
-            },
-            &EncodingKey::from_secret(SECRET),
-        )
-        .expect("encode");
-        assert_eq!(
-            keys.verify(&expired, TokenKind::Access),
-            Err(AuthError::Expired)
-        );
-
-        let good = keys.mint(TokenKind::Access, "u", "j", Duration::from_secs(60));
-        let mut tampered = good.clone();
-        tampered.pop();
-        tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(
-            keys.verify(&tampered, TokenKind::Access),
-            Err(AuthError::Invalid)
-        );
-
-        let other = TokenKeys::new(b"another-secret-another-secret-xx");
-        assert_eq!(
-            other.verify(&good, TokenKind::Access),
-            Err(AuthError::Invalid)
-        );
-
-        // alg "none": header {"alg":"none"} with the same claims and an empty signature.
-        let payload = good.split('.').nth(1).expect("payload");
-        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-        assert_eq!(
-            keys.verify(&none, TokenKind::Access),
-            Err(AuthError::Invalid)
-        );
-        assert_eq!(
-            keys.verify("not a jwt", TokenKind::Access),
-            Err(AuthError::Invalid)
-        );
-    }
+    /// A presented API key is not in Loam's format.
+    #[error("malformed API key")]
+    MalformedKey,
+    /// Hashing failed (never for valid inputs; reported rather than panicking).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
 }

@@ -46,6 +46,41 @@ pub struct Config {
     #[arg(long, env = "LOAM_ENTS_COMPAT", default_value_t = false, action = clap::ArgAction::Set)]
     pub ents_compat: bool,
 
+    /// Whether anyone may create an account with `POST /api/auth/register`.
+    #[arg(long, env = "LOAM_REGISTRATION", value_enum, default_value_t = Registration::Open)]
+    pub registration: Registration,
+
+    /// Proxies whose `X-Real-IP` / `X-Forwarded-For` headers are believed (comma-separated CIDRs);
+    /// from anyone else those headers are ignored and the socket address is the client.
+    #[arg(
+        long,
+        env = "LOAM_TRUSTED_PROXIES",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Minutes an access token lives.
+    #[arg(long, env = "LOAM_ACCESS_TOKEN_MINUTES", default_value_t = 15)]
+    pub access_token_minutes: u64,
+
+    /// Days a refresh token (one login) lives without being used.
+    #[arg(long, env = "LOAM_REFRESH_TOKEN_DAYS", default_value_t = 7)]
+    pub refresh_token_days: u64,
+
+    /// SameSite attribute of the refresh cookie; `none` lets a dashboard on another origin
+    /// refresh (it then also needs LOAM_CORS_ORIGINS).
+    #[arg(long, env = "LOAM_COOKIE_SAMESITE", value_enum, default_value_t = SameSite::Lax)]
+    pub cookie_samesite: SameSite,
+
+    /// Mark the refresh cookie `Secure` (sent over HTTPS only; browsers also accept it on localhost).
+    #[arg(long, env = "LOAM_COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+
+    /// Failed logins or key checks one client address may make per minute before getting 429.
+    #[arg(long, env = "LOAM_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
+    pub auth_failures_per_minute: u32,
+
     /// Log line format.
     #[arg(long, env = "LOAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -84,6 +119,76 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Whether self-service registration is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    /// Anyone may register.
+    Open,
+    /// Only `loam user create` makes accounts.
+    Closed,
+}
+
+/// The refresh cookie's SameSite policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SameSite {
+    /// Sent on same-site requests and top-level navigations.
+    Lax,
+    /// Sent on same-site requests only.
+    Strict,
+    /// Sent cross-site too (needs Secure).
+    None,
+}
+
+/// An IPv4 or IPv6 network in CIDR notation, for trusted proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `10.0.0.0/8`, `::1/128`, or a bare address (a single host).
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<std::net::IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = text.parse::<std::net::IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Self {
+            network: addr,
+            prefix,
+        })
+    }
+
+    /// Whether `ip` lies inside this network.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A secret string whose `Debug` never prints the value, so configs can be logged safely.
@@ -206,6 +311,22 @@ impl Config {
         self.redis_url.as_deref().filter(|u| !u.trim().is_empty())
     }
 
+    /// The trusted proxy networks, parsed.
+    pub fn trusted_proxy_networks(&self) -> Result<Vec<Cidr>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                Cidr::parse(t).ok_or_else(|| ConfigError::OutOfRange {
+                    name: "LOAM_TRUSTED_PROXIES",
+                    rule: "a comma-separated list of CIDRs such as 10.0.0.0/8,::1",
+                    value: t.to_owned(),
+                })
+            })
+            .collect()
+    }
+
     /// The per-request deadline.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
@@ -238,6 +359,21 @@ impl Config {
         }
         if let Some(secret) = &self.jwt_secret {
             check_secret_strength(secret)?;
+        }
+        self.trusted_proxy_networks()?;
+        if self.access_token_minutes == 0 || self.access_token_minutes > 24 * 60 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_ACCESS_TOKEN_MINUTES",
+                rule: "between 1 and 1440",
+                value: self.access_token_minutes.to_string(),
+            });
+        }
+        if self.refresh_token_days == 0 || self.refresh_token_days > 365 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_REFRESH_TOKEN_DAYS",
+                rule: "between 1 and 365",
+                value: self.refresh_token_days.to_string(),
+            });
         }
         Ok(())
     }
@@ -396,6 +532,31 @@ mod tests {
         let second = config.resolve_jwt_secret().expect("read back");
         assert_eq!(first, second);
         assert_eq!(first.expose().len(), 64);
+    }
+
+    #[test]
+    fn cidrs_match_their_networks() {
+        let net = Cidr::parse("10.1.0.0/16").expect("cidr");
+        assert!(net.contains("10.1.200.3".parse().expect("ip")));
+        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
+        assert!(
+            Cidr::parse("::1")
+                .expect("host")
+                .contains("::1".parse().expect("ip"))
+        );
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .expect("all")
+                .contains("8.8.8.8".parse().expect("ip"))
+        );
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        let bad = parse(&["--trusted-proxies", "10.0.0.0/8,nonsense"]);
+        assert!(
+            bad.validate()
+                .expect_err("refused")
+                .to_string()
+                .contains("LOAM_TRUSTED_PROXIES")
+        );
     }
 
     #[test]

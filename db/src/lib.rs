@@ -3,15 +3,18 @@
 //! databases through diesel's `MultiConnection`; the rare statement that differs per backend
 //! matches on the connection variant.
 
+pub mod api_keys;
 pub mod cells;
 mod connection;
 mod error;
 mod migrate;
 pub mod models;
 mod open;
+pub mod refresh_tokens;
 pub mod schema;
+pub mod users;
 
-pub use connection::{Backend, Db, DbConn};
+pub use connection::{Backend, Db, DbConn, write_transaction};
 pub use error::DbError;
 pub use open::open;
 pub mod testing;

@@ -50,3 +50,95 @@ pub struct NewCell<'a> {
     /// Creation time (UTC).
     pub created_at: NaiveDateTime,
 }
+
+/// A person with an account.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = crate::schema::users)]
+pub struct User {
+    /// UUID as text.
+    pub id: String,
+    /// Lower-cased email; unique.
+    pub email: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Argon2id PHC string; `None` for people who only sign in with OIDC.
+    pub password_hash: Option<String>,
+    /// Admins see and change everything.
+    pub is_admin: bool,
+    /// When the account was made (UTC).
+    pub created_at: NaiveDateTime,
+}
+
+/// The fields an insert of a user sets.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = crate::schema::users)]
+pub struct NewUser<'a> {
+    /// UUID as text.
+    pub id: &'a str,
+    /// Lower-cased email.
+    pub email: &'a str,
+    /// Given name.
+    pub first_name: Option<&'a str>,
+    /// Family name.
+    pub last_name: Option<&'a str>,
+    /// Argon2id PHC string.
+    pub password_hash: Option<&'a str>,
+    /// Admin flag.
+    pub is_admin: bool,
+    /// Creation time (UTC).
+    pub created_at: NaiveDateTime,
+}
+
+/// One refresh token of a login family, stored as a digest.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::refresh_tokens)]
+pub struct RefreshToken {
+    /// The token's `jti`.
+    pub id: String,
+    /// Whose token.
+    pub user_id: String,
+    /// The login it descends from; reuse revokes the whole family.
+    pub family_id: String,
+    /// Hex SHA-256 of the token text.
+    pub token_hash: String,
+    /// When it stops working.
+    pub expires_at: NaiveDateTime,
+    /// Set when it was exchanged for a new one.
+    pub used_at: Option<NaiveDateTime>,
+    /// Set on logout or reuse detection.
+    pub revoked_at: Option<NaiveDateTime>,
+    /// When it was issued.
+    pub created_at: NaiveDateTime,
+}
+
+/// An API key as stored (digest only).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::api_keys)]
+pub struct ApiKey {
+    /// ULID.
+    pub id: String,
+    /// The owner.
+    pub user_id: String,
+    /// The logger a device key belongs to; `None` for a person's key.
+    pub logger_id: Option<i32>,
+    /// A label the owner chose.
+    pub name: String,
+    /// Visible start of the key.
+    pub prefix: String,
+    /// Last four characters, for masked display.
+    pub last4: String,
+    /// Hex SHA-256 of the key.
+    pub digest: String,
+    /// Comma-separated scopes.
+    pub scopes: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<NaiveDateTime>,
+    /// Last time it authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<NaiveDateTime>,
+    /// Set when revoked.
+    pub revoked_at: Option<NaiveDateTime>,
+    /// When it was created.
+    pub created_at: NaiveDateTime,
+}

@@ -153,4 +153,25 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags,
     cell_tag,
     cell_user,
+    api_keys,
 );
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        user_id -> Text,
+        logger_id -> Nullable<Integer>,
+        name -> Text,
+        prefix -> Text,
+        last4 -> Text,
+        digest -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(api_keys -> loggers (logger_id));

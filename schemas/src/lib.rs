@@ -1,6 +1,7 @@
 //! Loam's wire shapes: every request and response body as a struct with serde, `validator` rules
 //! and an OpenAPI schema, so the spec is generated from the same types the handlers use.
 
+pub mod auth;
 pub mod cells;
 pub mod errors;
 pub mod health;

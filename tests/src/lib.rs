@@ -112,6 +112,37 @@ pub struct TestApp {
     pg: Option<PgDatabase>,
 }
 
+/// The password every harness-made person has.
+pub const PASSWORD: &str = "correct-horse-battery-9";
+
+/// A signed-in person as a browser holds it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The bearer token.
+    pub access_token: String,
+    /// The value of the `refresh-token` cookie.
+    pub refresh_cookie: String,
+}
+
+impl Session {
+    /// The `Authorization` header value.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.access_token)
+    }
+}
+
+/// The value a response's `Set-Cookie` gives `refresh-token`, if it sets it.
+pub fn refresh_cookie_of(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|pair| pair.trim().strip_prefix("refresh-token="))
+        .map(str::to_owned)
+        .next()
+}
+
 /// Options for [`TestApp::spawn_with`].
 #[derive(Default)]
 pub struct Options {
@@ -121,6 +152,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Route the Postgres connection through this proxy address (to simulate outages).
     pub postgres_via: Option<SocketAddr>,
+    /// Change anything else in the configuration before the server starts.
+    pub tweak: Option<Box<dyn FnOnce(&mut Config) + Send>>,
 }
 
 impl TestApp {
@@ -139,6 +172,9 @@ impl TestApp {
         config.redis_url = options.redis_url;
         config.jwt_secret = Some(Secret::new(format!("test-secret-{}", ulid::Ulid::new())));
         config.db_pool_size = 4;
+        if let Some(tweak) = options.tweak {
+            tweak(&mut config);
+        }
         let pg = match backend {
             Backend::Sqlite => {
                 config.database_url = None;
@@ -195,6 +231,48 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Registers a person and signs them in; returns their session.
+    pub async fn signed_in(&self, email: &str) -> Session {
+        let body = serde_json::json!({
+            "email": email, "password": PASSWORD, "first_name": "Test", "last_name": "Person"
+        });
+        let res = self.post_json("/api/auth/register", &body).await;
+        assert_eq!(
+            res.status(),
+            201,
+            "register {email}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        self.login(email).await
+    }
+
+    /// Signs an existing person in.
+    pub async fn login(&self, email: &str) -> Session {
+        let res = self
+            .post_json(
+                "/api/auth/login",
+                &serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "login {email}");
+        let cookie = refresh_cookie_of(&res).expect("refresh cookie");
+        let body: serde_json::Value = res.json().await.expect("json");
+        Session {
+            access_token: body["access_token"].as_str().expect("token").to_owned(),
+            refresh_cookie: cookie,
+        }
     }
 
     /// Runs work against the server's database through the data layer.

@@ -1,6 +1,7 @@
 //! Integration tests against the real server on a random port; each body runs on SQLite and on
 //! Postgres (see `loam_tests::backend_tests!`).
 
+mod auth;
 mod cells;
 mod foundation;
 mod readiness;

@@ -1,0 +1,193 @@
+//! Accounts and sessions: the rules behind register, login, refresh and logout, kept out of the
+//! handlers so the command line (`loam user create`) uses the same ones.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use loam_auth::TokenKind;
+use loam_db::models::{NewUser, RefreshToken, User};
+use loam_db::refresh_tokens::Rotation;
+use loam_db::{Db, DbError};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A fresh pair of tokens for one login family.
+pub(crate) struct Session {
+    /// The access JWT.
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The refresh JWT (goes into the cookie).
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_max_age: u64,
+}
+
+/// Emails are compared case-insensitively: stored trimmed and lower-cased.
+pub(crate) fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Creates an account with an Argon2id-hashed password; a taken email is a 409.
+pub async fn create_user(
+    db: &Db,
+    email: &str,
+    password: &str,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+    is_admin: bool,
+) -> Result<User, ApiError> {
+    let email = normalize_email(email);
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || loam_auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (first, last) = (first_name.map(str::to_owned), last_name.map(str::to_owned));
+    db.run(move |c| {
+        loam_db::users::insert(
+            c,
+            &NewUser {
+                id: &id,
+                email: &email,
+                first_name: first.as_deref(),
+                last_name: last.as_deref(),
+                password_hash: Some(&hash),
+                is_admin,
+                created_at: loam_db::now(),
+            },
+        )?;
+        loam_db::users::find(c, &id)?.ok_or(DbError::NotFound)
+    })
+    .await
+    .map_err(|e| match e {
+        DbError::UniqueViolation { .. } => {
+            ApiError::Conflict("an account with this email already exists".into())
+        }
+        other => other.into(),
+    })
+}
+
+/// Checks email and password. Unknown emails cost the same hashing time as wrong passwords and
+/// get the same answer; failures count towards the client's rate limit.
+pub(crate) async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    ip: IpAddr,
+) -> Result<Session, ApiError> {
+    let limiter = &state.auth().limiter;
+    limiter.check(ip)?;
+    let email = normalize_email(email);
+    let user = state
+        .db()
+        .run(move |c| loam_db::users::find_by_email(c, &email))
+        .await?;
+    let password = password.to_owned();
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || match stored {
+        Some(phc) => loam_auth::verify_password(&password, &phc),
+        None => loam_auth::verify_password_against_nothing(&password),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    match user {
+        Some(user) if matches => issue(state, &user, None).await,
+        _ => {
+            limiter.record_failure(ip);
+            Err(ApiError::Unauthorized("invalid email or password".into()))
+        }
+    }
+}
+
+/// Issues an access token and a refresh token; a new login starts a new family.
+async fn issue(state: &AppState, user: &User, family: Option<String>) -> Result<Session, ApiError> {
+    let config = state.config();
+    let access_ttl = Duration::from_secs(config.access_token_minutes * 60);
+    let refresh_ttl = Duration::from_secs(config.refresh_token_days * 86_400);
+    let keys = &state.auth().tokens;
+    let access_token = keys.mint_with(
+        TokenKind::Access,
+        &user.id,
+        &ulid::Ulid::new().to_string(),
+        access_ttl,
+        user.is_admin,
+    );
+    let jti = ulid::Ulid::new().to_string();
+    let refresh_token = keys.mint(TokenKind::Refresh, &user.id, &jti, refresh_ttl);
+    let now = loam_db::now();
+    let row = RefreshToken {
+        id: jti,
+        user_id: user.id.clone(),
+        family_id: family.unwrap_or_else(|| ulid::Ulid::new().to_string()),
+        token_hash: loam_auth::digest_hex(&refresh_token),
+        expires_at: now + chrono::Duration::seconds(refresh_ttl.as_secs() as i64),
+        used_at: None,
+        revoked_at: None,
+        created_at: now,
+    };
+    state
+        .db()
+        .run(move |c| loam_db::refresh_tokens::insert(c, &row))
+        .await?;
+    Ok(Session {
+        access_token,
+        expires_in: access_ttl.as_secs(),
+        refresh_token,
+        refresh_max_age: refresh_ttl.as_secs(),
+    })
+}
+
+/// Exchanges a refresh token for a new pair in the same family; a token presented twice revokes
+/// the family (whoever holds a copy is locked out along with the owner, who signs in again).
+pub(crate) async fn refresh(
+    state: &AppState,
+    presented: Option<&str>,
+) -> Result<Session, ApiError> {
+    let invalid =
+        || ApiError::Unauthorized("invalid or expired refresh token; sign in again".into());
+    let token = presented.ok_or_else(invalid)?;
+    state
+        .auth()
+        .tokens
+        .verify(token, TokenKind::Refresh)
+        .map_err(|_| invalid())?;
+    let hash = loam_auth::digest_hex(token);
+    let now = loam_db::now();
+    let rotation = state
+        .db()
+        .run(move |c| loam_db::refresh_tokens::rotate(c, &hash, now))
+        .await?;
+    let spent = match rotation {
+        Rotation::Rotated { spent } => spent,
+        Rotation::Reused => {
+            tracing::warn!("refresh token reuse detected: the login family was revoked");
+            return Err(ApiError::Unauthorized(
+                "this refresh token was already used; every session of this login was ended".into(),
+            ));
+        }
+        Rotation::Invalid => return Err(invalid()),
+    };
+    let user_id = spent.user_id.clone();
+    let user = state
+        .db()
+        .run(move |c| loam_db::users::find(c, &user_id))
+        .await?
+        .ok_or_else(invalid)?;
+    issue(state, &user, Some(spent.family_id)).await
+}
+
+/// Ends the login family of the presented refresh token, and only that one.
+pub(crate) async fn logout(state: &AppState, presented: Option<&str>) -> Result<(), ApiError> {
+    if let Some(token) = presented {
+        let hash = loam_auth::digest_hex(token);
+        let now = loam_db::now();
+        state
+            .db()
+            .run(move |c| loam_db::refresh_tokens::revoke_family_of(c, &hash, now))
+            .await?;
+    }
+    Ok(())
+}

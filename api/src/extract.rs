@@ -1,0 +1,113 @@
+//! Request extractors whose failures become [`ApiError`]s, so malformed input always gets Loam's
+//! JSON envelope: 400 for unparseable JSON, 415 for the wrong content type, 413 past the size
+//! limit, 422 naming the field for missing fields, wrong types and failed `validator` rules.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use validator::{Validate, ValidationErrors};
+
+use crate::error::ApiError;
+
+/// A JSON body that must also pass its `validator` rules.
+pub(crate) struct Valid<T>(pub T);
+
+impl<S, T> FromRequest<S> for Valid<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        value.validate().map_err(validation_failed)?;
+        Ok(Valid(value))
+    }
+}
+
+/// Maps axum's JSON rejections onto Loam's statuses.
+pub(crate) fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+            "expected a JSON body with Content-Type: application/json".into(),
+        ),
+        JsonRejection::JsonSyntaxError(err) => ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("the body is not valid JSON: {}", err.body_text()),
+        },
+        JsonRejection::JsonDataError(err) => {
+            let text = err.body_text();
+            ApiError::Invalid(json!({ field_of(&text): [text] }))
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        other => ApiError::BadRequest {
+            code: "bad_request",
+            message: other.body_text(),
+        },
+    }
+}
+
+/// serde's messages name the field as "missing field `email`" or "email: invalid type …".
+fn field_of(message: &str) -> String {
+    if let Some(rest) = message.split("field `").nth(1)
+        && let Some(name) = rest.split('`').next()
+    {
+        return name.to_owned();
+    }
+    let detail = message
+        .split_once("target type: ")
+        .map(|(_, d)| d)
+        .unwrap_or(message);
+    detail
+        .split_once(": ")
+        .map(|(head, _)| head)
+        .filter(|f| {
+            !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        })
+        .unwrap_or("body")
+        .to_owned()
+}
+
+/// `{"field": ["message", …]}` for every failed rule.
+pub(crate) fn validation_failed(errors: ValidationErrors) -> ApiError {
+    let mut fields = serde_json::Map::new();
+    for (field, errs) in errors.field_errors() {
+        let messages: Vec<Value> = errs
+            .iter()
+            .map(|e| match &e.message {
+                Some(m) => Value::String(m.to_string()),
+                None => Value::String(format!("failed the {} rule", e.code)),
+            })
+            .collect();
+        fields.insert(field.to_string(), Value::Array(messages));
+    }
+    ApiError::Invalid(Value::Object(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn serde_messages_name_their_field() {
+        assert_eq!(
+            field_of(
+                "Failed to deserialize the JSON body into the target type: missing field `email` at line 1"
+            ),
+            "email"
+        );
+        assert_eq!(
+            field_of(
+                "Failed to deserialize the JSON body into the target type: password: invalid type: integer `3`, expected a string at line 1 column 14"
+            ),
+            "password"
+        );
+    }
+}
