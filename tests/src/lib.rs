@@ -143,6 +143,9 @@ pub fn refresh_cookie_of(res: &reqwest::Response) -> Option<String> {
         .next()
 }
 
+/// A change to the configuration made before a test server starts.
+pub type ConfigTweak = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Options for [`TestApp::spawn_with`].
 #[derive(Default)]
 pub struct Options {
@@ -153,7 +156,7 @@ pub struct Options {
     /// Route the Postgres connection through this proxy address (to simulate outages).
     pub postgres_via: Option<SocketAddr>,
     /// Change anything else in the configuration before the server starts.
-    pub tweak: Option<Box<dyn FnOnce(&mut Config) + Send>>,
+    pub tweak: Option<ConfigTweak>,
 }
 
 impl TestApp {
