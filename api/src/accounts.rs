@@ -191,3 +191,33 @@ pub(crate) async fn logout(state: &AppState, presented: Option<&str>) -> Result<
     }
     Ok(())
 }
+
+/// The owner of something a caller creates with ENTS's `userEmail`: the caller, unless an
+/// admin names someone else; anonymous creation (compatibility mode) takes the named person.
+/// The email must belong to an account.
+pub(crate) async fn owner_for(
+    state: &AppState,
+    caller: &crate::identity::Caller,
+    user_email: &str,
+) -> Result<String, ApiError> {
+    use crate::identity::Caller;
+    let email = normalize_email(user_email);
+    let named = state
+        .db()
+        .run(move |c| loam_db::users::find_by_email(c, &email))
+        .await?;
+    let unknown =
+        || ApiError::Invalid(serde_json::json!({"userEmail": ["no account has this email"]}));
+    match caller {
+        Caller::Person(p) if p.is_admin => named.map(|u| u.id).ok_or_else(unknown),
+        Caller::Person(p) => match named {
+            Some(u) if u.id == p.user_id => Ok(u.id),
+            Some(_) => Err(ApiError::Invalid(
+                serde_json::json!({"userEmail": ["must be your own email (only admins create for others)"]}),
+            )),
+            None => Err(unknown()),
+        },
+        Caller::Anonymous if state.config().ents_compat => named.map(|u| u.id).ok_or_else(unknown),
+        _ => Err(crate::identity::unauthenticated()),
+    }
+}

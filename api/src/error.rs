@@ -52,6 +52,15 @@ pub enum ApiError {
     /// 503: the request took longer than the configured deadline.
     #[error("the request took longer than {0} s")]
     Timeout(u64),
+    /// An ENTS endpoint's own error body, kept byte-for-byte where ENTS clients read it
+    /// (e.g. `{"error": "Expression is required"}`); rendered without Loam's envelope.
+    #[error("{status}: {body}")]
+    Ents {
+        /// The status.
+        status: StatusCode,
+        /// The exact JSON body.
+        body: Value,
+    },
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -71,6 +80,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Ents { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +99,16 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Timeout(_) => "timeout",
+            ApiError::Ents { .. } => "ents",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// A 400 with a stable code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
         }
     }
 
@@ -112,6 +131,9 @@ pub(crate) struct ErrorReport {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Ents { status, body } = self {
+            return (status, axum::Json(body)).into_response();
+        }
         let status = self.status();
         let code = self.code();
         let retry_after = match &self {

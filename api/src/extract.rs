@@ -91,6 +91,28 @@ pub(crate) fn validation_failed(errors: ValidationErrors) -> ApiError {
     ApiError::Invalid(Value::Object(fields))
 }
 
+/// Path ids as ENTS's `<int:…>` converters read them: unsigned decimal integers only; anything
+/// else (negative, non-numeric, too large) is a 404, as the route would not have matched.
+pub(crate) struct Ids<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Ids<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Ids(value)),
+            Err(_) => Err(ApiError::no_route(parts.method.as_str(), parts.uri.path())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::field_of;

@@ -43,10 +43,6 @@ impl Scope {
     }
 
     /// The scope's wire name.
-    #[expect(
-        dead_code,
-        reason = "device-key listings (ENTS platform issue) are the first users"
-    )]
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Ingest => "ingest",

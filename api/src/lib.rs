@@ -1,6 +1,7 @@
 //! Loam's HTTP surface. [`build_app`] turns an [`AppState`] into the whole router; the `loam`
 //! binary and every integration test call exactly that, so what is tested is what runs.
 
+mod access;
 pub mod accounts;
 pub mod error;
 mod extract;

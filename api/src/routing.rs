@@ -29,6 +29,9 @@ pub(crate) enum Access {
     PersonOrKey,
     /// A device key with the `ingest` scope; anonymous too in ENTS compatibility mode.
     Device,
+    /// A write the unchanged ENTS dashboard sends without credentials: a person, or anyone in
+    /// ENTS compatibility mode (reference §15.1a).
+    DashboardWrite,
 }
 
 impl Access {
@@ -41,6 +44,7 @@ impl Access {
             Access::Person => vec![bearer()],
             Access::PersonOrKey => vec![bearer(), key()],
             Access::Device => vec![key()],
+            Access::DashboardWrite => vec![bearer(), key()],
         }
     }
 }
@@ -79,6 +83,18 @@ async fn require_device(State(ents_compat): State<bool>, req: Request, next: Nex
             "a device API key with the ingest scope is required (X-API-Key)".into(),
         )
         .into_response()
+    }
+}
+
+async fn require_dashboard_writer(
+    State(ents_compat): State<bool>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match req.extensions().get::<Caller>() {
+        Some(Caller::Person(_)) => next.run(req).await,
+        Some(Caller::Anonymous) | None if ents_compat => next.run(req).await,
+        _ => unauthenticated().into_response(),
     }
 }
 
@@ -125,6 +141,12 @@ impl ApiRouter {
     pub(crate) fn device(self, routes: UtoipaMethodRouter<AppState>) -> Self {
         let check = from_fn_with_state(self.ents_compat, require_device);
         self.add(Access::Device, routes.layer(check))
+    }
+
+    /// Adds dashboard writes: a person, or anonymous in ENTS compatibility mode.
+    pub(crate) fn dashboard_write(self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        let check = from_fn_with_state(self.ents_compat, require_dashboard_writer);
+        self.add(Access::DashboardWrite, routes.layer(check))
     }
 
     fn add(mut self, access: Access, mut routes: UtoipaMethodRouter<AppState>) -> Self {

@@ -7,11 +7,13 @@ pub mod api_keys;
 pub mod cells;
 mod connection;
 mod error;
+pub mod loggers;
 mod migrate;
 pub mod models;
 mod open;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod tags;
 pub mod users;
 
 pub use connection::{Backend, Db, DbConn, write_transaction};

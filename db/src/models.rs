@@ -142,3 +142,88 @@ pub struct ApiKey {
     /// When it was created.
     pub created_at: NaiveDateTime,
 }
+
+/// A logger (a field device) as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = crate::schema::loggers)]
+pub struct Logger {
+    /// Numeric id devices put in their measurements.
+    pub id: i32,
+    /// Unique name.
+    pub name: String,
+    /// Internal UUID (never shown).
+    pub uuid: String,
+    /// Free text such as `ents` or `other`.
+    pub kind: Option<String>,
+    /// LoRaWAN device EUI, trimmed and upper-cased.
+    pub device_eui: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Creation time (UTC).
+    pub date_created: NaiveDateTime,
+    /// The owner.
+    pub user_id: Option<String>,
+}
+
+/// The fields an insert of a logger sets.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = crate::schema::loggers)]
+pub struct NewLogger<'a> {
+    /// Unique name.
+    pub name: &'a str,
+    /// Internal UUID.
+    pub uuid: &'a str,
+    /// Free-text type.
+    pub kind: Option<&'a str>,
+    /// Normalised device EUI.
+    pub device_eui: Option<&'a str>,
+    /// Free text.
+    pub description: Option<&'a str>,
+    /// Creation time (UTC).
+    pub date_created: NaiveDateTime,
+    /// The owner.
+    pub user_id: Option<&'a str>,
+}
+
+/// A tag: a label people put on cells.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = crate::schema::tags)]
+pub struct Tag {
+    /// Id.
+    pub id: i32,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Creation time (UTC).
+    pub created_at: NaiveDateTime,
+    /// The person who made it (may change or delete it).
+    pub created_by: Option<String>,
+}
+
+/// A tag with how many cells carry it, as ENTS shows tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagWithCount {
+    /// The tag.
+    pub tag: Tag,
+    /// Number of cells carrying it.
+    pub cell_count: i64,
+}
+
+/// One (cell, name, measurement) series of generic sensor data.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = crate::schema::sensors)]
+pub struct Sensor {
+    /// Id.
+    pub id: i32,
+    /// The cell.
+    pub cell_id: i32,
+    /// Display name of the quantity, e.g. `Voltage`.
+    pub measurement: String,
+    /// `float` or `int`.
+    pub data_type: String,
+    /// Unit, e.g. `mV`.
+    pub unit: Option<String>,
+    /// Kind, e.g. `POWER_VOLTAGE` or `bme280`.
+    pub name: String,
+}

@@ -5,3 +5,5 @@ pub mod auth;
 pub mod cells;
 pub mod errors;
 pub mod health;
+pub mod resources;
+pub mod wire;

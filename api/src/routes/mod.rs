@@ -4,6 +4,9 @@ pub(crate) mod auth;
 pub(crate) mod cells;
 pub(crate) mod docs;
 pub(crate) mod health;
+pub(crate) mod loggers;
+pub(crate) mod members;
+pub(crate) mod tags;
 pub(crate) mod users;
 
 use utoipa::OpenApi;
@@ -19,6 +22,32 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .public(routes!(health::healthz))
         .public(routes!(health::readyz))
         .public(routes!(cells::list_cell_ids))
+        .person_or_key(routes!(cells::list_cells))
+        .dashboard_write(routes!(cells::create_cell))
+        .public(routes!(cells::get_cell))
+        .person_or_key(routes!(cells::update_cell, cells::delete_cell))
+        .public(routes!(cells::list_cell_sensors))
+        .person_or_key(routes!(loggers::list_loggers, loggers::create_logger))
+        .person_or_key(routes!(
+            loggers::get_logger,
+            loggers::update_logger,
+            loggers::delete_logger
+        ))
+        .person(routes!(
+            loggers::create_device_key,
+            loggers::list_device_keys
+        ))
+        .person(routes!(loggers::revoke_device_key))
+        .public(routes!(tags::list_tags))
+        .person_or_key(routes!(tags::create_tag))
+        .public(routes!(tags::get_tag))
+        .person_or_key(routes!(tags::update_tag, tags::delete_tag))
+        .public(routes!(tags::list_cell_tags))
+        .dashboard_write(routes!(tags::assign_cell_tags))
+        .dashboard_write(routes!(tags::add_cell_tag, tags::remove_cell_tag))
+        .public(routes!(tags::list_tag_cells))
+        .person_or_key(routes!(members::list_members, members::replace_members))
+        .person_or_key(routes!(members::share_cell))
         .public(routes!(docs::openapi_json))
         .public(routes!(docs::docs_page))
         .public(routes!(docs::docs_script))

@@ -1,0 +1,68 @@
+//! Queries on loggers.
+
+use diesel::prelude::*;
+
+use crate::models::{Logger, NewLogger};
+use crate::schema::loggers;
+use crate::{DbConn, DbError};
+
+/// Loggers, all or one owner's, ordered by id.
+pub fn list(conn: &mut DbConn, owner: Option<&str>) -> Result<Vec<Logger>, DbError> {
+    let mut query = loggers::table
+        .select(Logger::as_select())
+        .order(loggers::id.asc())
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(loggers::user_id.eq(owner.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// The logger with this id, if any.
+pub fn find(conn: &mut DbConn, id: i32) -> Result<Option<Logger>, DbError> {
+    Ok(loggers::table
+        .select(Logger::as_select())
+        .find(id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Creates a logger and returns its id; a taken name is a unique violation.
+pub fn insert(conn: &mut DbConn, logger: &NewLogger<'_>) -> Result<i32, DbError> {
+    crate::write_transaction(conn, |conn| {
+        diesel::insert_into(loggers::table)
+            .values(logger)
+            .execute(conn)?;
+        Ok(loggers::table
+            .filter(loggers::uuid.eq(logger.uuid))
+            .select(loggers::id)
+            .first(conn)?)
+    })
+}
+
+/// Renames and/or re-describes a logger.
+pub fn update(
+    conn: &mut DbConn,
+    id: i32,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<(), DbError> {
+    crate::write_transaction(conn, |conn| {
+        if let Some(name) = name {
+            diesel::update(loggers::table.find(id))
+                .set(loggers::name.eq(name))
+                .execute(conn)?;
+        }
+        if let Some(description) = description {
+            diesel::update(loggers::table.find(id))
+                .set(loggers::description.eq(description))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Deletes a logger; its measurements stay (detached) and its device keys go.
+pub fn delete(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
+    Ok(diesel::delete(loggers::table.find(id)).execute(conn)? > 0)
+}

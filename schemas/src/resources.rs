@@ -1,0 +1,284 @@
+//! Cells, loggers, tags, links, members and device keys, in ENTS's shapes.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::cells::CellResponse;
+
+/// `POST /api/cell/` as the ENTS dashboard sends it.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCellRequest {
+    /// Unique name.
+    #[validate(length(min = 1, max = 255))]
+    pub name: String,
+    /// Free-text location.
+    #[validate(length(max = 1000))]
+    pub location: String,
+    /// WGS84 latitude.
+    #[validate(range(min = -90.0, max = 90.0))]
+    pub latitude: f64,
+    /// WGS84 longitude.
+    #[validate(range(min = -180.0, max = 180.0))]
+    pub longitude: f64,
+    /// Archived flag.
+    pub archive: bool,
+    /// Email of the owner (the caller's own unless the caller is an admin).
+    #[serde(rename = "userEmail")]
+    #[validate(email(message = "must be a valid email address"))]
+    pub user_email: String,
+    /// Tags to attach.
+    #[serde(default)]
+    pub tag_ids: Option<Vec<i32>>,
+    /// Loam: readable without credentials when true.
+    #[serde(default)]
+    pub public: Option<bool>,
+}
+
+/// `PUT /api/cell/{id}`; note ENTS's `lat`/`long` keys here.
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+pub struct UpdateCellRequest {
+    /// New name.
+    #[validate(length(min = 1, max = 255))]
+    pub name: Option<String>,
+    /// New location.
+    #[validate(length(max = 1000))]
+    pub location: Option<String>,
+    /// New latitude.
+    #[validate(range(min = -90.0, max = 90.0))]
+    pub lat: Option<f64>,
+    /// New longitude.
+    #[validate(range(min = -180.0, max = 180.0))]
+    pub long: Option<f64>,
+    /// New archive flag.
+    pub archive: Option<bool>,
+    /// New public flag.
+    pub public: Option<bool>,
+    /// Replacement tag set (must be a list).
+    #[schema(value_type = Option<Vec<i32>>)]
+    pub tag_ids: Option<serde_json::Value>,
+}
+
+/// `{"message", "id", "name"}` after creating a cell.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CellCreated {
+    /// "Successfully added cell".
+    pub message: &'static str,
+    /// New id.
+    pub id: i32,
+    /// The name.
+    pub name: String,
+}
+
+/// A logger as ENTS shows it (`uuid` and owner never included).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LoggerResponse {
+    /// Id devices use.
+    pub id: i32,
+    /// Unique name.
+    pub name: String,
+    /// Free-text type (`ents`, `other`, …).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// LoRaWAN device EUI.
+    pub device_eui: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// ISO 8601, naive UTC.
+    pub date_created: String,
+}
+
+/// `POST /api/logger/`.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+pub struct CreateLoggerRequest {
+    /// Unique name (required).
+    #[validate(length(max = 255))]
+    pub name: Option<String>,
+    /// Owner's email (required, as in ENTS).
+    #[serde(rename = "userEmail")]
+    pub user_email: Option<String>,
+    /// Free-text type; `ents` asks for TTN registration.
+    #[serde(rename = "type")]
+    #[validate(length(max = 64))]
+    pub kind: Option<String>,
+    /// Device EUI; stored trimmed and upper-cased.
+    #[validate(length(max = 64))]
+    pub device_eui: Option<String>,
+    /// Free text.
+    #[validate(length(max = 1000))]
+    pub description: Option<String>,
+    /// TTN: device EUI (16 hex digits).
+    pub dev_eui: Option<String>,
+    /// TTN: join EUI (16 hex digits).
+    pub join_eui: Option<String>,
+    /// TTN: AppKey (32 hex digits).
+    pub app_key: Option<String>,
+}
+
+/// `PUT /api/logger/{id}`: name and description only.
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+pub struct UpdateLoggerRequest {
+    /// New name.
+    #[validate(length(min = 1, max = 255))]
+    pub name: Option<String>,
+    /// New description.
+    #[validate(length(max = 1000))]
+    pub description: Option<String>,
+}
+
+/// After creating a logger.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LoggerCreated {
+    /// What happened.
+    pub message: String,
+    /// New id.
+    pub logger_id: i32,
+    /// For `ents` loggers: whether TTN registration happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttn_registered: Option<bool>,
+}
+
+/// A tag as ENTS shows it (`created_by` never included).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TagResponse {
+    /// Cells carrying it.
+    pub cell_count: i64,
+    /// Id.
+    pub id: i32,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// ISO 8601, naive UTC.
+    pub created_at: String,
+}
+
+/// `{"message", "tag"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TagMessage {
+    /// What happened.
+    pub message: &'static str,
+    /// The tag.
+    pub tag: TagResponse,
+}
+
+/// `{"message", "tags"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TagsAssigned {
+    /// "Tags assigned successfully".
+    pub message: &'static str,
+    /// The cell's tags now.
+    pub tags: Vec<TagResponse>,
+}
+
+/// `GET /api/tags/{id}/cells`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TagCells {
+    /// The tag.
+    pub tag: TagResponse,
+    /// Cells carrying it that the caller may see.
+    pub cells: Vec<CellResponse>,
+}
+
+/// A cell member (never an API key).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberResponse {
+    /// UUID.
+    pub id: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Email.
+    pub email: String,
+}
+
+/// `{"message", "user"}` after sharing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Shared {
+    /// "Cell shared successfully".
+    pub message: &'static str,
+    /// The new member.
+    pub user: MemberResponse,
+}
+
+/// `{"message", "users"}` after replacing members.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsersAssigned {
+    /// "Users assigned successfully".
+    pub message: &'static str,
+    /// The members now.
+    pub users: Vec<MemberResponse>,
+}
+
+/// `POST /api/logger/{id}/keys`.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeviceKeyRequest {
+    /// A label.
+    #[validate(length(min = 1, max = 100))]
+    pub name: String,
+    /// `ingest`, `read`, `firmware`.
+    #[validate(length(min = 1, max = 3))]
+    pub scopes: Vec<String>,
+    /// Optional expiry (RFC 3339).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A device key as listed (never the secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeviceKeyResponse {
+    /// Key id.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// Visible prefix.
+    pub prefix: String,
+    /// Last four characters.
+    pub last4: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Expiry (RFC 3339) or null.
+    pub expires_at: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last use (RFC 3339) or null.
+    pub last_used_at: Option<String>,
+}
+
+/// A new device key: the only time `key` is shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeviceKeyCreated {
+    /// Key id.
+    pub id: String,
+    /// The full key; store it on the device now.
+    pub key: String,
+    /// Label.
+    pub name: String,
+    /// Visible prefix.
+    pub prefix: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Expiry (RFC 3339) or null.
+    pub expires_at: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// A sensor series of a cell.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SensorResponse {
+    /// Id.
+    pub id: i32,
+    /// The cell.
+    pub cell_id: i32,
+    /// Quantity, e.g. `Voltage`.
+    pub measurement: String,
+    /// `float` or `int`.
+    pub data_type: String,
+    /// Unit.
+    pub unit: Option<String>,
+    /// Kind, e.g. `POWER_VOLTAGE`.
+    pub name: String,
+}
