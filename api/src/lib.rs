@@ -6,12 +6,14 @@ pub mod accounts;
 pub mod error;
 mod extract;
 mod identity;
+pub mod live;
 mod middleware;
 pub mod openapi;
 mod routes;
 mod routing;
 pub mod server;
 pub mod state;
+mod uploads;
 
 pub use error::ApiError;
 pub use server::Server;

@@ -20,6 +20,8 @@ use utoipa::OpenApi;
         (name = "loggers", description = "Field devices and their device keys"),
         (name = "tags", description = "Labels on cells"),
         (name = "sharing", description = "Cell members"),
+        (name = "ingest", description = "Device uploads"),
+        (name = "series", description = "Time-series reads"),
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -134,10 +134,6 @@ impl ApiRouter {
     }
 
     /// Adds device-upload routes (device key; anonymous in ENTS compatibility mode).
-    #[expect(
-        dead_code,
-        reason = "the ingestion routes (ENTS platform issue) are the first users"
-    )]
     pub(crate) fn device(self, routes: UtoipaMethodRouter<AppState>) -> Self {
         let check = from_fn_with_state(self.ents_compat, require_device);
         self.add(Access::Device, routes.layer(check))

@@ -7,6 +7,7 @@ use loam_config::{Cidr, Config};
 use loam_db::Db;
 
 use crate::identity::{FailureLimiter, KeyCache};
+use crate::live::LiveHub;
 
 /// Shared application state; a handle, so cloning it per request costs one atomic increment.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// Credential checking.
     pub auth: AuthContext,
+    /// Committed measurements for live subscribers.
+    pub live: LiveHub,
 }
 
 /// Everything the identity layer and the account endpoints share.
@@ -50,6 +53,7 @@ impl AppState {
             redis,
             config: Arc::new(config),
             auth,
+            live: LiveHub::default(),
         }))
     }
 
@@ -71,5 +75,10 @@ impl AppState {
     /// Credential checking.
     pub fn auth(&self) -> &AuthContext {
         &self.0.auth
+    }
+
+    /// Live measurement events.
+    pub fn live(&self) -> &LiveHub {
+        &self.0.live
     }
 }

@@ -8,11 +8,13 @@ pub mod cells;
 mod connection;
 mod error;
 pub mod loggers;
+pub mod measurements;
 mod migrate;
 pub mod models;
 mod open;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod series;
 pub mod tags;
 pub mod users;
 

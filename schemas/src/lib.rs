@@ -6,4 +6,5 @@ pub mod cells;
 pub mod errors;
 pub mod health;
 pub mod resources;
+pub mod series;
 pub mod wire;

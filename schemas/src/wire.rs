@@ -13,9 +13,122 @@ pub fn iso_naive(t: NaiveDateTime) -> String {
     }
 }
 
+/// RFC 1123 as Werkzeug's `http_date` writes it: always GMT, whole seconds.
+pub fn http_date(t: NaiveDateTime) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// Parses RFC 822/2822/1123 dates as Python's `email.utils.parsedate_to_datetime` does (the
+/// ENTS dashboard sends luxon's `toHTTP()`): optional weekday (not checked), optional seconds,
+/// two-digit years, zones `GMT`/`UT`/`UTC`/`Z`, US zone names and `±hhmm`; no zone is UTC.
+/// ISO 8601 is refused, as in ENTS. Returns naive UTC.
+pub fn parse_http_date(text: &str) -> Option<NaiveDateTime> {
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if let Some(first) = words.first()
+        && first
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+    {
+        words.remove(0);
+    }
+    let (day, month, year, time) = match words.as_slice() {
+        [d, m, y, t, ..] => (*d, *m, *y, *t),
+        _ => return None,
+    };
+    let zone = words.get(4).copied();
+    if words.len() > 5 {
+        return None;
+    }
+    let day: u32 = day.trim_end_matches(',').parse().ok()?;
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let month = MONTHS
+        .iter()
+        .position(|m| month.len() >= 3 && m.eq_ignore_ascii_case(&month[..3]))?
+        as u32
+        + 1;
+    let mut year: i32 = year.parse().ok()?;
+    if year < 100 {
+        year += if year > 68 { 1900 } else { 2000 };
+    }
+    let mut hms = time.split(':');
+    let hour: u32 = hms.next()?.parse().ok()?;
+    let minute: u32 = hms.next()?.parse().ok()?;
+    let second: u32 = match hms.next() {
+        Some(s) => s.parse().ok()?,
+        None => 0,
+    };
+    if hms.next().is_some() {
+        return None;
+    }
+    let offset_minutes: i64 = match zone {
+        None => 0,
+        Some(z) => match z.to_ascii_uppercase().as_str() {
+            "GMT" | "UT" | "UTC" | "Z" | "-0000" | "+0000" => 0,
+            "EST" => -5 * 60,
+            "EDT" => -4 * 60,
+            "CST" => -6 * 60,
+            "CDT" => -5 * 60,
+            "MST" => -7 * 60,
+            "MDT" => -6 * 60,
+            "PST" => -8 * 60,
+            "PDT" => -7 * 60,
+            numeric => {
+                let (sign, digits) = match numeric.as_bytes().first()? {
+                    b'+' => (1, &numeric[1..]),
+                    b'-' => (-1, &numeric[1..]),
+                    _ => return None,
+                };
+                if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let hours: i64 = digits[..2].parse().ok()?;
+                let minutes: i64 = digits[2..].parse().ok()?;
+                sign * (hours * 60 + minutes)
+            }
+        },
+    };
+    let local =
+        chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, second)?;
+    Some(local - chrono::Duration::minutes(offset_minutes))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::iso_naive;
+    use super::{http_date, iso_naive, parse_http_date};
+
+    #[test]
+    fn http_dates_parse_like_python() {
+        let want = chrono::NaiveDate::from_ymd_opt(2024, 1, 13)
+            .and_then(|d| d.and_hms_opt(18, 20, 5))
+            .expect("time");
+        for text in [
+            "Sat, 13 Jan 2024 18:20:05 GMT",
+            "13 Jan 2024 18:20:05 GMT",
+            "Sat, 13 Jan 2024 10:20:05 -0800",
+            "Sat, 13 Jan 2024 13:20:05 EST",
+            "Sat, 13 Jan 2024 18:20:05 UTC",
+            "Mon, 13 Jan 24 18:20:05",
+        ] {
+            assert_eq!(parse_http_date(text), Some(want), "{text}");
+        }
+        assert_eq!(
+            parse_http_date("Sat, 13 Jan 2024 18:20 GMT"),
+            Some(want - chrono::Duration::seconds(5))
+        );
+        for bad in [
+            "2024-01-13T00:00:00Z",
+            "2024-01-13",
+            "not a date",
+            "",
+            "Sat, 32 Jan 2024 18:20:05 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+        assert_eq!(http_date(want), "Sat, 13 Jan 2024 18:20:05 GMT");
+    }
     use chrono::NaiveDate;
 
     #[test]

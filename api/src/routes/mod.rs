@@ -6,6 +6,8 @@ pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod loggers;
 pub(crate) mod members;
+pub(crate) mod sensor;
+pub(crate) mod series;
 pub(crate) mod tags;
 pub(crate) mod users;
 
@@ -15,7 +17,8 @@ use utoipa_axum::routes;
 use crate::openapi::BaseDoc;
 use crate::routing::ApiRouter;
 
-/// All routes with their access class.
+/// All routes with their access class. One `routes!` call groups the methods of one path only
+/// (handlers of different paths in one call would share a method router and clash).
 pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
     ApiRouter::new(BaseDoc::openapi(), ents_compat)
         .public(routes!(health::ents_health))
@@ -48,6 +51,14 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .public(routes!(tags::list_tag_cells))
         .person_or_key(routes!(members::list_members, members::replace_members))
         .person_or_key(routes!(members::share_cell))
+        .device(routes!(sensor::upload_sensor))
+        .device(routes!(sensor::upload_sensor_json))
+        .public(routes!(sensor::read_sensor))
+        .public(routes!(sensor::read_sensor_json))
+        .public(routes!(series::read_power))
+        .public(routes!(series::read_power_no_cell))
+        .public(routes!(series::read_teros))
+        .public(routes!(series::read_teros_no_cell))
         .public(routes!(docs::openapi_json))
         .public(routes!(docs::docs_page))
         .public(routes!(docs::docs_script))

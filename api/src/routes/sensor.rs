@@ -1,0 +1,210 @@
+//! `/api/sensor/` and `/api/sensor_json/`: device uploads (protobuf, TTN webhook, JSON) and the
+//! generic series read.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use loam_ingest::ttn::Uplink;
+use loam_ingest::{Door, Upload};
+use loam_schemas::errors::ErrorResponse;
+use loam_schemas::series::SensorSeriesResponse;
+
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::state::AppState;
+use crate::uploads::{self, UploadError};
+
+/// ENTS's protobuf `Response{resp=ERROR}`.
+const RESPONSE_ERROR: &[u8] = &[0x08, 0x01];
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Stores a decoded upload and answers as the door's firmware expects.
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    upload: Result<Upload, loam_ingest::DecodeError>,
+) -> Response {
+    let upload = match upload {
+        Ok(upload) => upload,
+        Err(err) => return UploadError::from(err).into_api().into_response(),
+    };
+    let door = upload.door;
+    match (uploads::store(state, caller, upload).await, door) {
+        (Ok(_), Door::Legacy) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+        )
+            .into_response(),
+        (Ok(_), Door::Generic) => text(StatusCode::OK, ""),
+        (Err(UploadError::UnknownTarget(_)), Door::Legacy) => (
+            StatusCode::NOT_IMPLEMENTED,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            RESPONSE_ERROR,
+        )
+            .into_response(),
+        (Err(UploadError::UnknownTarget(why)), Door::Generic) => {
+            ApiError::bad_request("unknown_target", why).into_response()
+        }
+        (Err(UploadError::Api(err)), _) => err.into_response(),
+    }
+}
+
+impl UploadError {
+    fn into_api(self) -> ApiError {
+        match self {
+            UploadError::UnknownTarget(why) => ApiError::bad_request("unknown_target", why),
+            UploadError::Api(err) => err,
+        }
+    }
+}
+
+/// Device upload: protobuf `Measurement` (`application/octet-stream`), the generic message with
+/// `SensorVersion: 2`, or a TTN v3 uplink webhook (`application/json`). Answers 2xx only after
+/// the rows are committed; a retried upload is stored once.
+#[utoipa::path(post, path = "/api/sensor/", tag = "ingest",
+    request_body(content = Vec<u8>, description = "Protobuf Measurement / RepeatedSensorMeasurements, or a TTN uplink JSON", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Stored (legacy: empty protobuf Response = SUCCESS; generic: empty)"),
+        (status = 400, description = "Undecodable, no value, absurd timestamp, or unknown cell (generic)", body = ErrorResponse),
+        (status = 401, description = "A device key is required (outside compatibility mode)", body = ErrorResponse),
+        (status = 403, description = "The key belongs to another logger", body = ErrorResponse),
+        (status = 404, description = "TTN: f_port not recognized; or a cell the key may not write", content_type = "text/html"),
+        (status = 415, description = "Neither application/octet-stream nor application/json", body = ErrorResponse),
+        (status = 501, description = "Legacy: unknown cell or logger (protobuf Response = ERROR, bytes 08 01)", content_type = "application/octet-stream"),
+    ))]
+pub(crate) async fn upload_sensor(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match content_type(&headers).as_str() {
+        "application/octet-stream" => {
+            let generic = headers
+                .get("sensorversion")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                == Some("2");
+            let upload = if generic {
+                loam_ingest::decode_generic(&body)
+            } else {
+                loam_ingest::decode_legacy(&body)
+            };
+            answer(&state, &caller, upload).await
+        }
+        "application/json" => {
+            let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+                return ApiError::bad_request("invalid_json", "the body is not valid JSON")
+                    .into_response();
+            };
+            match loam_ingest::ttn::parse(&value) {
+                Ok(Uplink::Legacy(bytes)) => {
+                    answer(&state, &caller, loam_ingest::decode_legacy(&bytes)).await
+                }
+                Ok(Uplink::Generic(bytes)) => {
+                    answer(&state, &caller, loam_ingest::decode_generic(&bytes)).await
+                }
+                Ok(Uplink::TimeSync) => text(StatusCode::OK, "Ignoring timesync request."),
+                Ok(Uplink::NothingToStore) => {
+                    text(StatusCode::OK, "Missing uplink_message or f_port.")
+                }
+                Ok(Uplink::UnknownPort) => text(StatusCode::NOT_FOUND, "f_port not recognized."),
+                Err(err) => UploadError::from(err).into_api().into_response(),
+            }
+        }
+        _ => ApiError::UnsupportedMediaType(
+            "upload protobuf as application/octet-stream, or a TTN webhook as application/json"
+                .into(),
+        )
+        .into_response(),
+    }
+}
+
+/// Device upload of one decoded legacy measurement as JSON.
+#[utoipa::path(post, path = "/api/sensor_json/", tag = "ingest",
+    request_body(content = Object, description = "`{\"type\", \"cellId\", \"loggerId\", \"ts\", \"data\": {…}}`"),
+    responses(
+        (status = 200, description = "Stored (empty protobuf Response = SUCCESS)"),
+        (status = 400, description = "Missing or non-numeric field, unknown type, absurd timestamp", body = ErrorResponse),
+        (status = 401, description = "A device key is required (outside compatibility mode)", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 501, description = "Unknown cell or logger (bytes 08 01)", content_type = "application/octet-stream"),
+    ))]
+pub(crate) async fn upload_sensor_json(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if content_type(&headers) != "application/json" {
+        return ApiError::UnsupportedMediaType("send the measurement as application/json".into())
+            .into_response();
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return ApiError::bad_request("invalid_json", "the body is not valid JSON").into_response();
+    };
+    answer(&state, &caller, loam_ingest::decode_json(&value)).await
+}
+
+/// A generic sensor series: `name`, `measurement`, `cellId`, plus the time parameters.
+#[utoipa::path(get, path = "/api/sensor/", tag = "series",
+    params(
+        ("name" = String, Query, description = "Sensor kind, e.g. bme280 or POWER_VOLTAGE"),
+        ("measurement" = String, Query, description = "Quantity, e.g. pressure or Voltage"),
+        ("cellId" = u32, Query, description = "Cell id"),
+        ("startTime" = Option<String>, Query, description = "RFC 1123"),
+        ("endTime" = Option<String>, Query, description = "RFC 1123"),
+        ("resample" = Option<String>, Query, description = "Bucket width (default hour)"),
+    ),
+    responses(
+        (status = 200, description = "The series", body = SensorSeriesResponse),
+        (status = 400, description = "Bad parameter", body = ErrorResponse),
+        (status = 404, description = "Not your cell", body = ErrorResponse),
+    ))]
+pub(crate) async fn read_sensor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<SensorSeriesResponse>, ApiError> {
+    super::series::sensor(state, caller, params).await
+}
+
+/// The same read under its other ENTS path.
+#[utoipa::path(get, path = "/api/sensor_json/", tag = "series",
+    params(
+        ("name" = String, Query, description = "Sensor kind"),
+        ("measurement" = String, Query, description = "Quantity"),
+        ("cellId" = u32, Query, description = "Cell id"),
+    ),
+    responses(
+        (status = 200, description = "The series", body = SensorSeriesResponse),
+        (status = 400, description = "Bad parameter", body = ErrorResponse),
+    ))]
+pub(crate) async fn read_sensor_json(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<SensorSeriesResponse>, ApiError> {
+    super::series::sensor(state, caller, params).await
+}

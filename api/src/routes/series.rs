@@ -1,0 +1,269 @@
+//! Time-series reads: power, TEROS and generic sensors, raw or averaged per bucket.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use loam_db::measurements::Value;
+use loam_db::series::{Resample, Window};
+use loam_schemas::errors::ErrorResponse;
+use loam_schemas::series::{PowerSeries, SensorSeriesResponse, TerosSeries};
+use loam_schemas::wire::{http_date, parse_http_date};
+
+use crate::access::{self, Need};
+use crate::error::ApiError;
+use crate::extract::Ids;
+use crate::identity::Caller;
+use crate::state::AppState;
+
+const POWER_PARAMS: &[&str] = &["startTime", "endTime", "resample", "stream", "cellIds"];
+const SENSOR_PARAMS: &[&str] = &[
+    "name",
+    "cellId",
+    "measurement",
+    "startTime",
+    "endTime",
+    "resample",
+    "stream",
+];
+
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, message)
+}
+
+/// Reads ENTS's time parameters: RFC 1123 times (default: the last 30 days), `resample`
+/// (default `hour`) and `stream`; unknown parameters are refused.
+pub(crate) fn window(
+    params: &HashMap<String, String>,
+    allowed: &[&str],
+) -> Result<Window, ApiError> {
+    if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(
+            "unknown_parameter",
+            format!("unknown query parameter {unknown:?}"),
+        ));
+    }
+    let time = |name: &str| -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+        match params.get(name) {
+            None => Ok(None),
+            Some(text) => parse_http_date(text).map(Some).ok_or_else(|| {
+                bad(
+                    "invalid_time",
+                    format!(
+                        "{name} must be an RFC 1123 date such as 'Sat, 13 Jan 2024 18:00:00 GMT'"
+                    ),
+                )
+            }),
+        }
+    };
+    let end = time("endTime")?.unwrap_or_else(loam_db::now);
+    let start = time("startTime")?.unwrap_or(end - chrono::Duration::days(30));
+    let resample = match params.get("resample") {
+        None => Resample::Hour,
+        Some(name) => Resample::parse(name).ok_or_else(|| {
+            bad("invalid_resample", "resample must be one of none, second, minute, hour, day, week, month, quarter, year")
+        })?,
+    };
+    let stream = match params.get("stream").map(String::as_str) {
+        None => false,
+        Some(
+            "1" | "true" | "True" | "TRUE" | "t" | "T" | "yes" | "Yes" | "YES" | "y" | "Y" | "on"
+            | "On" | "ON",
+        ) => true,
+        Some(
+            "0" | "false" | "False" | "FALSE" | "f" | "F" | "no" | "No" | "NO" | "n" | "N" | "off"
+            | "Off" | "OFF",
+        ) => false,
+        Some(_) => {
+            return Err(bad(
+                "invalid_stream",
+                "stream must be a boolean such as true or false",
+            ));
+        }
+    };
+    Ok(Window {
+        start,
+        end,
+        resample,
+        stream,
+    })
+}
+
+/// Whether the caller may read the cell; unknown cells read as empty where every cell is
+/// readable (ENTS compatibility), as ENTS answered.
+async fn readable(state: &AppState, caller: &Caller, id: u32) -> Result<Option<i32>, ApiError> {
+    if id == 0 {
+        return Ok(None);
+    }
+    match access::cell(state, caller, id, Need::Read).await {
+        Ok(cell) => Ok(Some(cell.id)),
+        Err(ApiError::NotFound(_)) if state.config().ents_compat => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn power(
+    state: AppState,
+    caller: Caller,
+    id: u32,
+    params: HashMap<String, String>,
+) -> Result<Json<PowerSeries>, ApiError> {
+    let w = window(&params, POWER_PARAMS)?;
+    let Some(cell) = readable(&state, &caller, id).await? else {
+        return Ok(Json(PowerSeries::default()));
+    };
+    let points = state
+        .db()
+        .run(move |c| loam_db::series::power(c, cell, w))
+        .await?;
+    let mut out = PowerSeries::default();
+    for p in points {
+        out.timestamp.push(http_date(p.ts));
+        out.v.push(p.v);
+        out.i.push(p.i);
+        out.p.push(p.p);
+    }
+    Ok(Json(out))
+}
+
+/// A cell's power series in mV, µA and µW.
+#[utoipa::path(get, path = "/api/power/{cell_id}", tag = "series",
+    params(
+        ("cell_id" = u32, Path, description = "Cell id"),
+        ("startTime" = Option<String>, Query, description = "RFC 1123 (default: 30 days before endTime)"),
+        ("endTime" = Option<String>, Query, description = "RFC 1123 (default: now)"),
+        ("resample" = Option<String>, Query, description = "none, second, minute, hour (default), day, week, month, quarter, year"),
+        ("stream" = Option<bool>, Query, description = "Raw rows at server time"),
+    ),
+    responses(
+        (status = 200, description = "The series", body = PowerSeries),
+        (status = 400, description = "Bad parameter", body = ErrorResponse),
+        (status = 404, description = "Not your cell", body = ErrorResponse),
+    ))]
+pub(crate) async fn read_power(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(id): Ids<u32>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<PowerSeries>, ApiError> {
+    power(state, caller, id, params).await
+}
+
+/// ENTS's `/api/power/` without an id: cell 0, always empty.
+#[utoipa::path(get, path = "/api/power/", tag = "series",
+    responses((status = 200, description = "Empty series", body = PowerSeries)))]
+pub(crate) async fn read_power_no_cell(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<PowerSeries>, ApiError> {
+    power(state, caller, 0, params).await
+}
+
+async fn teros(
+    state: AppState,
+    caller: Caller,
+    id: u32,
+    params: HashMap<String, String>,
+) -> Result<Json<TerosSeries>, ApiError> {
+    let w = window(&params, POWER_PARAMS)?;
+    let Some(cell) = readable(&state, &caller, id).await? else {
+        return Ok(Json(TerosSeries::default()));
+    };
+    let points = state
+        .db()
+        .run(move |c| loam_db::series::teros(c, cell, w))
+        .await?;
+    let mut out = TerosSeries::default();
+    for p in points {
+        out.timestamp.push(http_date(p.ts));
+        out.vwc.push(p.vwc);
+        out.raw_vwc.push(p.raw_vwc);
+        out.temp.push(p.temp);
+        out.ec.push(p.ec);
+    }
+    Ok(Json(out))
+}
+
+/// A cell's TEROS-12 series (VWC in %).
+#[utoipa::path(get, path = "/api/teros/{cell_id}", tag = "series",
+    params(
+        ("cell_id" = u32, Path, description = "Cell id"),
+        ("startTime" = Option<String>, Query, description = "RFC 1123"),
+        ("endTime" = Option<String>, Query, description = "RFC 1123"),
+        ("resample" = Option<String>, Query, description = "Bucket width (default hour)"),
+        ("stream" = Option<bool>, Query, description = "Raw rows at server time"),
+    ),
+    responses(
+        (status = 200, description = "The series", body = TerosSeries),
+        (status = 400, description = "Bad parameter", body = ErrorResponse),
+        (status = 404, description = "Not your cell", body = ErrorResponse),
+    ))]
+pub(crate) async fn read_teros(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(id): Ids<u32>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<TerosSeries>, ApiError> {
+    teros(state, caller, id, params).await
+}
+
+/// ENTS's `/api/teros/` without an id: cell 0, always empty.
+#[utoipa::path(get, path = "/api/teros/", tag = "series",
+    responses((status = 200, description = "Empty series", body = TerosSeries)))]
+pub(crate) async fn read_teros_no_cell(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<TerosSeries>, ApiError> {
+    teros(state, caller, 0, params).await
+}
+
+/// A generic sensor series (`name`, `measurement`, `cellId`).
+pub(crate) async fn sensor(
+    state: AppState,
+    caller: Caller,
+    params: HashMap<String, String>,
+) -> Result<Json<SensorSeriesResponse>, ApiError> {
+    let w = window(&params, SENSOR_PARAMS)?;
+    let required = |name: &str| {
+        params
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or_else(|| bad("missing_parameter", format!("{name} is required")))
+    };
+    let name = required("name")?;
+    let measurement = required("measurement")?;
+    let cell_id: u32 = required("cellId")?
+        .trim()
+        .parse()
+        .map_err(|_| bad("invalid_cell", "cellId must be an unsigned integer"))?;
+    let Some(cell) = readable(&state, &caller, cell_id).await? else {
+        return Ok(Json(SensorSeriesResponse::default()));
+    };
+    let series = state
+        .db()
+        .run(move |c| loam_db::series::sensor(c, cell, &name, &measurement, w))
+        .await?;
+    let Some(sensor) = series.sensor else {
+        return Ok(Json(SensorSeriesResponse::default()));
+    };
+    let mut out = SensorSeriesResponse {
+        measurement: sensor.measurement,
+        data_type: sensor.data_type,
+        unit: sensor.unit.unwrap_or_default(),
+        ..SensorSeriesResponse::default()
+    };
+    for (ts, value) in series.points {
+        out.timestamp.push(http_date(ts));
+        out.data.push(match value {
+            Some(Value::Int(i)) => i.into(),
+            Some(Value::Float(f)) => {
+                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
+            }
+            None => serde_json::Value::Null,
+        });
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,409 @@
+//! Measurements: the all-or-nothing store of an upload, and the range reads behind the
+//! time-series endpoints. A repeated (cell, logger, time) power row, (cell, time) TEROS row or
+//! (series, time) value is ignored by a unique index, so device retries store nothing twice.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::models::Sensor;
+use crate::schema::{cells, data, loggers, power_data, sensors, teros_data};
+use crate::{DbConn, DbError};
+
+/// Runs the same diesel code on the concrete connection of either backend, for statements the
+/// multi-connection cannot express (`ON CONFLICT`).
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            DbConn::Postgres($c) => $body,
+            DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// A sensor value as sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// Floating point.
+    Float(f64),
+    /// Integer.
+    Int(i64),
+}
+
+/// What a new row holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewData {
+    /// Power (volts, amps).
+    Power {
+        /// Volts.
+        voltage: f64,
+        /// Amps.
+        current: f64,
+    },
+    /// TEROS-12.
+    Teros {
+        /// Calibrated VWC.
+        vwc: f64,
+        /// Raw counts.
+        raw_vwc: f64,
+        /// °C.
+        temp: f64,
+        /// µS/cm.
+        ec: Option<i32>,
+        /// kPa (legacy JSON insert only).
+        water_pot: Option<f64>,
+    },
+    /// A value of a generic sensor series.
+    Sensor {
+        /// Kind.
+        name: String,
+        /// Quantity.
+        measurement: String,
+        /// Unit.
+        unit: String,
+        /// The value.
+        value: Value,
+    },
+}
+
+/// One row of an upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRow {
+    /// The cell.
+    pub cell_id: i32,
+    /// The logger (required for power).
+    pub logger_id: Option<i32>,
+    /// Device time (UTC).
+    pub ts: NaiveDateTime,
+    /// Values.
+    pub data: NewData,
+}
+
+/// Why an upload was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row names a cell that does not exist.
+    #[error("cell {0} does not exist")]
+    UnknownCell(i32),
+    /// A power row names a logger that does not exist.
+    #[error("logger {0} does not exist")]
+    UnknownLogger(i32),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(err: diesel::result::Error) -> Self {
+        StoreError::Db(err.into())
+    }
+}
+
+/// Stores an upload in one transaction: every cell (and power logger) must exist, or nothing is
+/// written. Returns how many rows were new (retries count zero).
+pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<usize, StoreError> {
+    crate::write_transaction(conn, |conn| {
+        let mut cell_ids: Vec<i32> = rows.iter().map(|r| r.cell_id).collect();
+        cell_ids.sort_unstable();
+        cell_ids.dedup();
+        let found: Vec<i32> = cells::table
+            .filter(cells::id.eq_any(&cell_ids))
+            .select(cells::id)
+            .load(conn)?;
+        if let Some(missing) = cell_ids.iter().find(|id| !found.contains(id)) {
+            return Err(StoreError::UnknownCell(*missing));
+        }
+        let mut logger_ids: Vec<i32> = rows
+            .iter()
+            .filter(|r| matches!(r.data, NewData::Power { .. }))
+            .filter_map(|r| r.logger_id)
+            .collect();
+        logger_ids.sort_unstable();
+        logger_ids.dedup();
+        let found: Vec<i32> = loggers::table
+            .filter(loggers::id.eq_any(&logger_ids))
+            .select(loggers::id)
+            .load(conn)?;
+        if let Some(missing) = logger_ids.iter().find(|id| !found.contains(id)) {
+            return Err(StoreError::UnknownLogger(*missing));
+        }
+        let mut series: HashMap<(i32, String, String), i32> = HashMap::new();
+        let mut inserted = 0;
+        for row in rows {
+            inserted += match &row.data {
+                NewData::Power { voltage, current } => {
+                    let logger = row.logger_id.ok_or(StoreError::UnknownLogger(0))?;
+                    let values = (
+                        power_data::cell_id.eq(row.cell_id),
+                        power_data::logger_id.eq(logger),
+                        power_data::ts.eq(row.ts),
+                        power_data::voltage.eq(voltage),
+                        power_data::current.eq(current),
+                        power_data::ts_server.eq(now),
+                    );
+                    on_backend!(conn, c => diesel::insert_into(power_data::table).values(values).on_conflict_do_nothing().execute(c))?
+                }
+                NewData::Teros {
+                    vwc,
+                    raw_vwc,
+                    temp,
+                    ec,
+                    water_pot,
+                } => {
+                    let values = (
+                        teros_data::cell_id.eq(row.cell_id),
+                        teros_data::ts.eq(row.ts),
+                        teros_data::vwc.eq(vwc),
+                        teros_data::raw_vwc.eq(raw_vwc),
+                        teros_data::temp.eq(temp),
+                        teros_data::ec.eq(ec),
+                        teros_data::water_pot.eq(water_pot),
+                        teros_data::ts_server.eq(now),
+                    );
+                    on_backend!(conn, c => diesel::insert_into(teros_data::table).values(values).on_conflict_do_nothing().execute(c))?
+                }
+                NewData::Sensor {
+                    name,
+                    measurement,
+                    unit,
+                    value,
+                } => {
+                    let key = (row.cell_id, name.clone(), measurement.clone());
+                    let sensor_id = match series.get(&key) {
+                        Some(id) => *id,
+                        None => {
+                            let id = sensor_id(conn, row.cell_id, name, measurement, unit, *value)?;
+                            series.insert(key, id);
+                            id
+                        }
+                    };
+                    let (float_val, int_val) = match value {
+                        Value::Float(f) => (Some(*f), None),
+                        Value::Int(i) => (Some(*i as f64), Some(*i)),
+                    };
+                    let values = (
+                        data::sensor_id.eq(sensor_id),
+                        data::ts.eq(row.ts),
+                        data::ts_server.eq(now),
+                        data::float_val.eq(float_val),
+                        data::int_val.eq(int_val),
+                    );
+                    on_backend!(conn, c => diesel::insert_into(data::table).values(values).on_conflict_do_nothing().execute(c))?
+                }
+            };
+        }
+        Ok(inserted)
+    })
+}
+
+/// The id of a (cell, name, measurement) series, created on first use; the first value's type
+/// fixes the series' `data_type`, as in ENTS.
+fn sensor_id(
+    conn: &mut DbConn,
+    cell_id: i32,
+    name: &str,
+    measurement: &str,
+    unit: &str,
+    value: Value,
+) -> Result<i32, StoreError> {
+    let data_type = match value {
+        Value::Float(_) => "float",
+        Value::Int(_) => "int",
+    };
+    let values = (
+        sensors::cell_id.eq(cell_id),
+        sensors::name.eq(name),
+        sensors::measurement.eq(measurement),
+        sensors::unit.eq(unit),
+        sensors::data_type.eq(data_type),
+    );
+    on_backend!(conn, c => diesel::insert_into(sensors::table).values(values).on_conflict_do_nothing().execute(c))?;
+    Ok(sensors::table
+        .filter(sensors::cell_id.eq(cell_id))
+        .filter(sensors::name.eq(name))
+        .filter(sensors::measurement.eq(measurement))
+        .select(sensors::id)
+        .first(conn)?)
+}
+
+/// A stored power row.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct PowerRow {
+    /// Device time.
+    pub ts: NaiveDateTime,
+    /// Insert time.
+    pub ts_server: NaiveDateTime,
+    /// Volts.
+    pub voltage: Option<f64>,
+    /// Amps.
+    pub current: Option<f64>,
+}
+
+/// Power rows of a cell with `start ≤ ts ≤ end`, by device time.
+pub fn power_rows(
+    conn: &mut DbConn,
+    cell_id: i32,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+) -> Result<Vec<PowerRow>, DbError> {
+    Ok(power_data::table
+        .filter(power_data::cell_id.eq(cell_id))
+        .filter(power_data::ts.ge(start))
+        .filter(power_data::ts.le(end))
+        .order((power_data::ts.asc(), power_data::id.asc()))
+        .select((
+            power_data::ts,
+            power_data::ts_server,
+            power_data::voltage,
+            power_data::current,
+        ))
+        .load(conn)?)
+}
+
+/// A stored TEROS row.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct TerosRow {
+    /// Device time.
+    pub ts: NaiveDateTime,
+    /// Insert time.
+    pub ts_server: NaiveDateTime,
+    /// Calibrated VWC.
+    pub vwc: Option<f64>,
+    /// Raw counts.
+    pub raw_vwc: Option<f64>,
+    /// °C.
+    pub temp: Option<f64>,
+    /// µS/cm.
+    pub ec: Option<i32>,
+}
+
+/// TEROS rows of a cell with `start ≤ ts ≤ end`, by device time.
+pub fn teros_rows(
+    conn: &mut DbConn,
+    cell_id: i32,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+) -> Result<Vec<TerosRow>, DbError> {
+    Ok(teros_data::table
+        .filter(teros_data::cell_id.eq(cell_id))
+        .filter(teros_data::ts.ge(start))
+        .filter(teros_data::ts.le(end))
+        .order((teros_data::ts.asc(), teros_data::id.asc()))
+        .select((
+            teros_data::ts,
+            teros_data::ts_server,
+            teros_data::vwc,
+            teros_data::raw_vwc,
+            teros_data::temp,
+            teros_data::ec,
+        ))
+        .load(conn)?)
+}
+
+/// The series (cell, name, measurement), if it exists.
+pub fn find_sensor(
+    conn: &mut DbConn,
+    cell_id: i32,
+    name: &str,
+    measurement: &str,
+) -> Result<Option<Sensor>, DbError> {
+    Ok(sensors::table
+        .filter(sensors::cell_id.eq(cell_id))
+        .filter(sensors::name.eq(name))
+        .filter(sensors::measurement.eq(measurement))
+        .select(Sensor::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A stored sensor value.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct SensorValue {
+    /// Device time.
+    pub ts: NaiveDateTime,
+    /// Float form.
+    pub float_val: Option<f64>,
+    /// Integer form (integer series).
+    pub int_val: Option<i64>,
+}
+
+/// Values of a series with `start ≤ ts ≤ end`, by device time.
+pub fn sensor_values(
+    conn: &mut DbConn,
+    sensor_id: i32,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+) -> Result<Vec<SensorValue>, DbError> {
+    Ok(data::table
+        .filter(data::sensor_id.eq(sensor_id))
+        .filter(data::ts.ge(start))
+        .filter(data::ts.le(end))
+        .order((data::ts.asc(), data::id.asc()))
+        .select((data::ts, data::float_val, data::int_val))
+        .load(conn)?)
+}
+
+/// Earliest and latest device time over all measurements of these cells.
+pub fn time_span(
+    conn: &mut DbConn,
+    cell_ids: &[i32],
+) -> Result<Option<(NaiveDateTime, NaiveDateTime)>, DbError> {
+    use diesel::dsl::{max, min};
+    let power: (Option<NaiveDateTime>, Option<NaiveDateTime>) = power_data::table
+        .filter(power_data::cell_id.eq_any(cell_ids))
+        .select((min(power_data::ts), max(power_data::ts)))
+        .first(conn)?;
+    let teros: (Option<NaiveDateTime>, Option<NaiveDateTime>) = teros_data::table
+        .filter(teros_data::cell_id.eq_any(cell_ids))
+        .select((min(teros_data::ts), max(teros_data::ts)))
+        .first(conn)?;
+    let generic: (Option<NaiveDateTime>, Option<NaiveDateTime>) = data::table
+        .inner_join(sensors::table)
+        .filter(sensors::cell_id.eq_any(cell_ids))
+        .select((min(data::ts), max(data::ts)))
+        .first(conn)?;
+    let earliest = [power.0, teros.0, generic.0].into_iter().flatten().min();
+    let latest = [power.1, teros.1, generic.1].into_iter().flatten().max();
+    Ok(earliest.zip(latest))
+}
+
+/// What a cell has data for, for the sensor catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellContents {
+    /// Any power rows.
+    pub has_power: bool,
+    /// Any TEROS rows.
+    pub has_teros: bool,
+    /// Series with at least one value.
+    pub sensors: Vec<Sensor>,
+}
+
+/// What data a cell has.
+pub fn contents(conn: &mut DbConn, cell_id: i32) -> Result<CellContents, DbError> {
+    use diesel::dsl::exists;
+    let has_power = diesel::select(exists(
+        power_data::table.filter(power_data::cell_id.eq(cell_id)),
+    ))
+    .get_result(conn)?;
+    let has_teros = diesel::select(exists(
+        teros_data::table.filter(teros_data::cell_id.eq(cell_id)),
+    ))
+    .get_result(conn)?;
+    let with_data = data::table.select(data::sensor_id).distinct();
+    let sensors = sensors::table
+        .filter(sensors::cell_id.eq(cell_id))
+        .filter(sensors::id.eq_any(with_data))
+        .select(Sensor::as_select())
+        .order((
+            sensors::name.asc(),
+            sensors::measurement.asc(),
+            sensors::id.asc(),
+        ))
+        .load(conn)?;
+    Ok(CellContents {
+        has_power,
+        has_teros,
+        sensors,
+    })
+}

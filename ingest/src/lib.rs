@@ -1,0 +1,257 @@
+//! Loam's device input. Decodes the three ENTS upload doors — the legacy protobuf `Measurement`,
+//! the generic `RepeatedSensorMeasurements` (`SensorVersion: 2`), TTN webhooks carrying either,
+//! and `/api/sensor_json/` — into one neutral [`Upload`]: the rows to store and the live events
+//! to emit after commit. Pure: no HTTP, no database; the caller checks who may write where.
+
+mod generic;
+mod json;
+mod legacy;
+pub mod ttn;
+
+pub use generic::decode_generic;
+pub use json::decode_json;
+pub use legacy::decode_legacy;
+
+/// The protobuf types generated at build time from `proto/*.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/_.rs"));
+}
+
+/// A number as the device sent it; integers stay integers (ENTS's `int` sensors).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// A floating-point reading.
+    Float(f64),
+    /// An integer reading.
+    Int(i64),
+}
+
+impl Number {
+    /// The value as a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Float(f) => f,
+            Number::Int(i) => i as f64,
+        }
+    }
+
+    fn json(self) -> serde_json::Value {
+        match self {
+            Number::Float(f) => {
+                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
+            }
+            Number::Int(i) => i.into(),
+        }
+    }
+}
+
+/// What one row stores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowData {
+    /// A power reading (volts, amps).
+    Power {
+        /// Volts.
+        voltage: f64,
+        /// Amps.
+        current: f64,
+    },
+    /// A TEROS-12 reading.
+    Teros {
+        /// Calibrated volumetric water content (fraction or percent).
+        vwc: f64,
+        /// Raw counts.
+        raw_vwc: f64,
+        /// °C.
+        temp: f64,
+        /// µS/cm.
+        ec: Option<i64>,
+    },
+    /// One value of a generic sensor series.
+    Sensor {
+        /// Kind, e.g. `bme280` or `POWER_VOLTAGE`.
+        name: String,
+        /// Quantity, e.g. `pressure` or `Voltage`.
+        measurement: String,
+        /// Unit.
+        unit: String,
+        /// The value.
+        value: Number,
+    },
+}
+
+/// One row to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The cell it belongs to.
+    pub cell_id: u32,
+    /// The logger that measured it (required for power rows).
+    pub logger_id: Option<u32>,
+    /// Device time, Unix seconds (UTC).
+    pub ts: i64,
+    /// The values.
+    pub data: RowData,
+}
+
+/// A `measurement_received` event for the dashboard (reference §8), emitted after commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    /// Measurement kind (`power`, `bme280`, …) or SensorType name.
+    pub kind: String,
+    /// The cell (the room is `cell_<id>`).
+    pub cell_id: u32,
+    /// The logger.
+    pub logger_id: Option<u32>,
+    /// Device time, Unix seconds.
+    pub timestamp: i64,
+    /// Values in device units with camelCase keys.
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Rows written.
+    pub obj_count: u32,
+}
+
+/// Which door an upload came through; decides the shape of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// Legacy `Measurement` (protobuf, TTN port 1, or `/api/sensor_json/`): protobuf `Response`.
+    Legacy,
+    /// Generic `RepeatedSensorMeasurements` (`SensorVersion: 2`, TTN port 2): empty 200.
+    Generic,
+}
+
+/// A decoded upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    /// The door.
+    pub door: Door,
+    /// Rows to store, all or nothing.
+    pub rows: Vec<Row>,
+    /// Events to emit once the rows are committed.
+    pub events: Vec<LiveEvent>,
+}
+
+/// Why an upload cannot be stored; every variant is the device's fault (a 4xx).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not a valid protobuf message of the expected type (garbage, truncated, empty).
+    #[error("cannot decode {message}: {detail}")]
+    Malformed {
+        /// The expected message type.
+        message: &'static str,
+        /// The decoder's complaint.
+        detail: String,
+    },
+    /// No `meta` (cell, logger, time) anywhere.
+    #[error("the measurement has no metadata (cell, logger, timestamp)")]
+    MissingMeta,
+    /// The message carries no measurement.
+    #[error("the message carries no measurement")]
+    NoMeasurement,
+    /// A generic measurement without a value.
+    #[error("measurement {0} has no value")]
+    MissingValue(usize),
+    /// A measurement kind Loam does not know.
+    #[error("unknown measurement type {0:?}")]
+    UnknownType(String),
+    /// A JSON field is missing or of the wrong type.
+    #[error("field {field:?}: {problem}")]
+    BadField {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A timestamp before 2000 or more than a day ahead.
+    #[error("timestamp {0} is outside the accepted range (2000-01-01 to one day ahead)")]
+    AbsurdTimestamp(i64),
+}
+
+/// 2000-01-01T00:00:00Z.
+const EARLIEST: i64 = 946_684_800;
+
+/// Refuses timestamps before 2000 or more than a day after `now` (Unix seconds).
+pub fn check_timestamps(upload: &Upload, now: i64) -> Result<(), DecodeError> {
+    for row in &upload.rows {
+        if row.ts < EARLIEST || row.ts > now + 86_400 {
+            return Err(DecodeError::AbsurdTimestamp(row.ts));
+        }
+    }
+    Ok(())
+}
+
+/// The stored name and unit of each generic SensorType (reference §6.4).
+pub fn sensor_type_info(t: pb::SensorType) -> Option<(&'static str, &'static str)> {
+    use pb::SensorType as T;
+    Some(match t {
+        T::None => return None,
+        T::PowerVoltage => ("Voltage", "mV"),
+        T::PowerCurrent => ("Current", "uA"),
+        T::Teros12Vwc => ("Volumetric Water Content (Raw)", "raw"),
+        T::Teros12VwcAdj => ("Volumetric Water Content", "%"),
+        T::Teros12Temp => ("Temperature", "C"),
+        T::Teros12Ec => ("Electrical Conductivity", "uS/cm"),
+        T::Phytos31Voltage => ("Voltage", "mV"),
+        T::Phytos31LeafWetness => ("Leaf Wetness", "%"),
+        T::Bme280Pressure => ("Pressure", "kPa"),
+        T::Bme280Temp => ("Temperature", "C"),
+        T::Bme280Humidity => ("Humidity", "%"),
+        T::Teros21MatricPot => ("Matric Potential", "kPa"),
+        T::Teros21Temp => ("Temperature", "C"),
+        T::Sen0308Voltage => ("Voltage", "mV"),
+        T::Sen0308Humidity => ("Humidity", "%"),
+        T::Sen0257Voltage => ("Voltage", "mV"),
+        T::Sen0257Pressure => ("Pressure", "kPa"),
+        T::Yfs210cFlow => ("Flow Rate", "L/min"),
+        T::Pcap02Capacitance => ("Capacitance Ratio", "pF/pF"),
+        T::D10Flow => ("Flow rate", "gal/min"),
+        T::D10VolumeElapsed => ("Volume Elapsed", "gal"),
+        T::D10TimeElapsed => ("Time Elapsed", "s"),
+        T::Watermark200ssSoilTension => ("Soil Tension", "kPa"),
+        T::Watermark200tsSoilTemperature => ("Soil Temperature", "C"),
+        T::Edu0157WindSpeed => ("Wind Speed", "m/s"),
+        T::Edu0157WindDirection => ("Wind Direction", "degrees E of N"),
+        T::Edu0157Altitude => ("Altitude", "m"),
+        T::Edu0157Pressure => ("Pressure", "hPa"),
+        T::Edu0157Temp => ("Temperature", "C"),
+        T::Edu0157Humidity => ("Humidity", "%"),
+        T::Alsmpm2fWaterLevel => ("Water Level", "m"),
+        T::Alsmpm2fVoltage => ("Voltage", "V"),
+    })
+}
+
+/// Builds the sensor rows and the event of one legacy measurement from `(key, unit, value)`.
+fn sensor_rows(
+    kind: &str,
+    cell_id: u32,
+    logger_id: Option<u32>,
+    ts: i64,
+    values: Vec<(&str, &str, Number)>,
+) -> (Vec<Row>, LiveEvent) {
+    let mut data = serde_json::Map::new();
+    let rows: Vec<Row> = values
+        .into_iter()
+        .map(|(key, unit, value)| {
+            data.insert(key.to_owned(), value.json());
+            Row {
+                cell_id,
+                logger_id,
+                ts,
+                data: RowData::Sensor {
+                    name: kind.to_owned(),
+                    measurement: key.to_owned(),
+                    unit: unit.to_owned(),
+                    value,
+                },
+            }
+        })
+        .collect();
+    let event = LiveEvent {
+        kind: kind.to_owned(),
+        cell_id,
+        logger_id,
+        timestamp: ts,
+        data,
+        obj_count: rows.len() as u32,
+    };
+    (rows, event)
+}
