@@ -3,6 +3,7 @@
 
 mod access;
 pub mod accounts;
+mod equations;
 pub mod error;
 mod extract;
 mod identity;

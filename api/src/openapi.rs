@@ -22,6 +22,7 @@ use utoipa::OpenApi;
         (name = "sharing", description = "Cell members"),
         (name = "ingest", description = "Device uploads"),
         (name = "series", description = "Time-series reads"),
+        (name = "insights", description = "Data availability, sensor catalog, equation validation"),
     ),
     modifiers(&SecuritySchemes)
 )]

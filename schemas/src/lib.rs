@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cells;
 pub mod errors;
 pub mod health;
+pub mod insights;
 pub mod resources;
 pub mod series;
 pub mod wire;

@@ -4,6 +4,7 @@ pub(crate) mod auth;
 pub(crate) mod cells;
 pub(crate) mod docs;
 pub(crate) mod health;
+pub(crate) mod insights;
 pub(crate) mod loggers;
 pub(crate) mod members;
 pub(crate) mod sensor;
@@ -55,6 +56,9 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .device(routes!(sensor::upload_sensor_json))
         .public(routes!(sensor::read_sensor))
         .public(routes!(sensor::read_sensor_json))
+        .public(routes!(insights::data_availability))
+        .public(routes!(insights::sensor_catalog))
+        .public(routes!(insights::validate_equation))
         .public(routes!(series::read_power))
         .public(routes!(series::read_power_no_cell))
         .public(routes!(series::read_teros))
