@@ -75,16 +75,13 @@ pub(crate) fn validate(expression: &str, cell_ids: Option<&[i64]>) -> Result<Val
     if refs.len() > MAX_REFS {
         return Err(format!("Too many stream references (max {MAX_REFS})"));
     }
-    if let Some(selected) = cell_ids {
-        if let Some((text, cell)) = refs.iter().find(|(_, cell)| {
-            !selected
-                .iter()
-                .any(|s| u64::try_from(*s).ok() == Some(*cell))
-        }) {
-            return Err(format!(
-                "Reference {text} uses cell {cell} which is not selected"
-            ));
-        }
+    let unselected = |cell: u64| {
+        cell_ids.is_some_and(|ids| !ids.iter().any(|s| u64::try_from(*s).ok() == Some(cell)))
+    };
+    if let Some((text, cell)) = refs.iter().find(|(_, cell)| unselected(*cell)) {
+        return Err(format!(
+            "Reference {text} uses cell {cell} which is not selected"
+        ));
     }
     Ok(Validated {
         expression: trimmed.to_owned(),
