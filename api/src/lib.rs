@@ -22,11 +22,15 @@ pub use state::AppState;
 
 use axum::Router;
 
-/// Builds the complete router (routes, OpenAPI document, docs page and every layer) from state.
+/// Builds the complete router (routes, OpenAPI document, docs page, Socket.IO and every layer)
+/// from state. Call it inside a Tokio runtime: it starts the live-event bridge.
 pub fn build_app(state: AppState) -> Router {
     let (routes, spec) = routes::api_routes(state.config().ents_compat).finish();
     let routes = routes.layer(axum::Extension(openapi::SpecDocument::new(spec)));
-    middleware::apply(routes, &state).with_state(state)
+    let live = live::socket_layer(&state);
+    middleware::apply(routes, &state)
+        .layer(live)
+        .with_state(state)
 }
 
 /// Every routed path, as the route builder recorded it; a test checks each is in the spec.

@@ -1,9 +1,20 @@
-//! Live measurement events: published after commit, delivered to Socket.IO rooms per cell.
+//! Live measurement events over Socket.IO (reference §8): clients join rooms `cell_<id>` with
+//! `subscribe_cells`, and every committed upload is pushed to its cell's room as
+//! `measurement_received`. Outside ENTS compatibility mode a client joins only the rooms of
+//! cells it may read, as the identity in its connect payload `{"token": "<jwt>"}` allows.
 
 use loam_ingest::LiveEvent;
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, TryData};
 use tokio::sync::broadcast;
 
-/// Fans committed measurements out to whoever listens (the Socket.IO layer).
+use crate::access::{self, Need};
+use crate::identity::{Caller, Person};
+use crate::state::AppState;
+
+/// Fans committed measurements out to whoever listens (the Socket.IO bridge).
 #[derive(Clone)]
 pub struct LiveHub {
     sender: broadcast::Sender<LiveEvent>,
@@ -29,4 +40,128 @@ impl LiveHub {
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.sender.subscribe()
     }
+}
+
+/// The `measurement_received` payload, in ENTS's field names.
+#[derive(Serialize)]
+struct Payload<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(rename = "cellId")]
+    cell_id: u32,
+    #[serde(rename = "loggerId")]
+    logger_id: Option<u32>,
+    timestamp: i64,
+    data: &'a serde_json::Map<String, Value>,
+    obj_count: u32,
+}
+
+fn room(cell_id: u32) -> String {
+    format!("cell_{cell_id}")
+}
+
+/// Cell ids as the dashboard sends them: numbers or numeric strings.
+fn cell_ids(data: &Value) -> Vec<u32> {
+    data.get("cellIds")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| match v {
+                    Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Builds the Socket.IO layer and starts the task that pushes committed events to rooms.
+/// Needs a running Tokio runtime.
+pub(crate) fn socket_layer(state: &AppState) -> socketioxide::layer::SocketIoLayer {
+    let (layer, io) = SocketIo::builder().build_layer();
+    let connect_state = state.clone();
+    io.ns(
+        "/",
+        async move |socket: SocketRef, TryData(auth): TryData<Value>| {
+            let token = auth
+                .ok()
+                .and_then(|a| a.get("token").and_then(Value::as_str).map(str::to_owned));
+            let caller = match token {
+                None => Caller::Anonymous,
+                Some(token) => match connect_state
+                    .auth()
+                    .tokens
+                    .verify(&token, loam_auth::TokenKind::Access)
+                {
+                    Ok(claims) => Caller::Person(Person {
+                        user_id: claims.sub,
+                        is_admin: claims.adm,
+                        via_key: false,
+                    }),
+                    Err(_) => {
+                        // A present credential is always checked: a bad token gets no connection.
+                        let _ = socket.disconnect();
+                        return;
+                    }
+                },
+            };
+            socket.extensions.insert(caller);
+            let state = connect_state.clone();
+            socket.on(
+                "subscribe_cells",
+                async move |socket: SocketRef, TryData(data): TryData<Value>| {
+                    let Ok(data) = data else { return };
+                    let caller = socket
+                        .extensions
+                        .get::<Caller>()
+                        .unwrap_or(Caller::Anonymous);
+                    for id in cell_ids(&data) {
+                        if access::cell(&state, &caller, id, Need::Read).await.is_ok() {
+                            socket.join(room(id));
+                        }
+                    }
+                },
+            );
+            socket.on(
+                "unsubscribe_cells",
+                async |socket: SocketRef, TryData(data): TryData<Value>| {
+                    if let Ok(data) = data {
+                        for id in cell_ids(&data) {
+                            socket.leave(room(id));
+                        }
+                    }
+                },
+            );
+        },
+    );
+    let mut events = state.live().subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    let payload = Payload {
+                        kind: &e.kind,
+                        cell_id: e.cell_id,
+                        logger_id: e.logger_id,
+                        timestamp: e.timestamp,
+                        data: &e.data,
+                        obj_count: e.obj_count,
+                    };
+                    if let Err(err) = io
+                        .to(room(e.cell_id))
+                        .emit("measurement_received", &payload)
+                        .await
+                    {
+                        tracing::debug!(error = %err, "live event not delivered");
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "live subscribers fell behind; events were skipped");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    layer
 }
