@@ -112,6 +112,78 @@ pub struct TestApp {
     pg: Option<PgDatabase>,
 }
 
+/// Protobuf bodies as ENTS firmware encodes them.
+pub mod frames {
+    use loam_ingest::pb;
+    use prost::Message;
+
+    fn meta(ts: u32, cell: i64, logger: i64) -> pb::MeasurementMetadata {
+        pb::MeasurementMetadata {
+            cell_id: cell as u32,
+            logger_id: logger as u32,
+            ts,
+        }
+    }
+
+    /// A legacy power measurement.
+    pub fn power(ts: u32, cell: i64, logger: i64, voltage: f64, current: f64) -> Vec<u8> {
+        pb::Measurement {
+            meta: Some(meta(ts, cell, logger)),
+            measurement: Some(pb::measurement::Measurement::Power(pb::PowerMeasurement {
+                voltage,
+                current,
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    /// A legacy TEROS-12 measurement.
+    pub fn teros12(
+        ts: u32,
+        cell: i64,
+        logger: i64,
+        vwc_raw: f64,
+        vwc_adj: f64,
+        temp: f64,
+        ec: u32,
+    ) -> Vec<u8> {
+        pb::Measurement {
+            meta: Some(meta(ts, cell, logger)),
+            measurement: Some(pb::measurement::Measurement::Teros12(
+                pb::Teros12Measurement {
+                    vwc_raw,
+                    vwc_adj,
+                    temp,
+                    ec,
+                },
+            )),
+        }
+        .encode_to_vec()
+    }
+
+    /// A generic message with `(type, cell, decimal value)` measurements sharing one time.
+    pub fn generic(ts: u32, logger: i64, items: &[(pb::SensorType, i64, f64)]) -> Vec<u8> {
+        pb::RepeatedSensorMeasurements {
+            meta: None,
+            r#type: 0,
+            measurements: items
+                .iter()
+                .map(|(kind, cell, value)| pb::SensorMeasurement {
+                    meta: Some(pb::Metadata {
+                        cell_id: *cell as u32,
+                        logger_id: logger as u32,
+                        ts,
+                    }),
+                    r#type: *kind as i32,
+                    value: Some(pb::sensor_measurement::Value::Decimal(*value)),
+                    idx: 0,
+                })
+                .collect(),
+        }
+        .encode_to_vec()
+    }
+}
+
 /// The password every harness-made person has.
 pub const PASSWORD: &str = "correct-horse-battery-9";
 
@@ -276,6 +348,89 @@ impl TestApp {
             access_token: body["access_token"].as_str().expect("token").to_owned(),
             refresh_cookie: cookie,
         }
+    }
+
+    /// A request as `session` (bearer token).
+    pub fn as_person(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        session: &Session,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("authorization", session.bearer())
+    }
+
+    /// Creates a cell owned by `session`'s person (`email` must be theirs); returns its id.
+    pub async fn cell(&self, session: &Session, email: &str, name: &str) -> i64 {
+        let body = serde_json::json!({"name": name, "location": "plot", "latitude": 1.5, "longitude": 2.5,
+                                      "archive": false, "userEmail": email});
+        let res = self
+            .as_person(reqwest::Method::POST, "/api/cell/", session)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200, "create cell");
+        res.json::<serde_json::Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    /// Creates a logger owned by `session`'s person; returns its id.
+    pub async fn logger(&self, session: &Session, email: &str, name: &str) -> i64 {
+        let body = serde_json::json!({"name": name, "type": "other", "userEmail": email});
+        let res = self
+            .as_person(reqwest::Method::POST, "/api/logger/", session)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 201, "create logger");
+        res.json::<serde_json::Value>().await.expect("json")["logger_id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    /// Creates a device key for a logger; returns the key text.
+    pub async fn device_key(&self, session: &Session, logger: i64, scopes: &[&str]) -> String {
+        let res = self
+            .as_person(
+                reqwest::Method::POST,
+                &format!("/api/logger/{logger}/keys"),
+                session,
+            )
+            .json(&serde_json::json!({"name": "test key", "scopes": scopes}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 201, "create device key");
+        res.json::<serde_json::Value>().await.expect("json")["key"]
+            .as_str()
+            .expect("key")
+            .to_owned()
+    }
+
+    /// Uploads a protobuf body (`generic` adds `SensorVersion: 2`), with an optional device key.
+    pub async fn upload(
+        &self,
+        body: Vec<u8>,
+        generic: bool,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url("/api/sensor/"))
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        if generic {
+            req = req.header("SensorVersion", "2");
+        }
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        req.send().await.expect("request")
     }
 
     /// Runs work against the server's database through the data layer.

@@ -4,4 +4,7 @@
 mod auth;
 mod cells;
 mod foundation;
+mod ingest;
 mod readiness;
+mod reads;
+mod resources;
