@@ -103,7 +103,11 @@ pub(crate) async fn login(
 }
 
 /// Issues an access token and a refresh token; a new login starts a new family.
-async fn issue(state: &AppState, user: &User, family: Option<String>) -> Result<Session, ApiError> {
+pub(crate) async fn issue(
+    state: &AppState,
+    user: &User,
+    family: Option<String>,
+) -> Result<Session, ApiError> {
     let config = state.config();
     let access_ttl = Duration::from_secs(config.access_token_minutes * 60);
     let refresh_ttl = Duration::from_secs(config.refresh_token_days * 86_400);

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 415: the body's content type is not one this endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 502: an upstream service (identity provider, TTN) failed.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: a dependency (database, Redis) is down or the request ran out of time.
     #[error("{0}")]
     Unavailable(String),
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Ents { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,6 +101,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::BadGateway(_) => "upstream_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Timeout(_) => "timeout",
             ApiError::Ents { .. } => "ents",

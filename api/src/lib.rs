@@ -9,6 +9,7 @@ mod extract;
 mod identity;
 pub mod live;
 mod middleware;
+pub mod oidc;
 pub mod openapi;
 mod routes;
 mod routing;

@@ -8,6 +8,7 @@ use loam_db::Db;
 
 use crate::identity::{FailureLimiter, KeyCache};
 use crate::live::LiveHub;
+use crate::oidc::ProviderCache;
 
 /// Shared application state; a handle, so cloning it per request costs one atomic increment.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct AuthContext {
     pub limiter: FailureLimiter,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// The OpenID Connect provider's endpoints and keys.
+    pub oidc: ProviderCache,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             key_cache: KeyCache::default(),
             limiter: FailureLimiter::new(config.auth_failures_per_minute),
             trusted_proxies: config.trusted_proxy_networks().unwrap_or_default(),
+            oidc: ProviderCache::default(),
         };
         Self(Arc::new(App {
             db,

@@ -1,13 +1,16 @@
 //! Loam's credentials, pure and free of HTTP or database types: people's JWTs (access and refresh
 //! differ in `typ`, so neither is accepted where the other belongs; the algorithm is pinned and
 //! `exp` required), Argon2id password hashes, and API keys (a fixed visible prefix, 256 random
-//! bits, only a SHA-256 digest stored).
+//! bits, only a SHA-256 digest stored), and OpenID Connect ID-token checks.
 
 mod keys;
+mod oidc;
 mod password;
 mod tokens;
 
+pub use jsonwebtoken::jwk::JwkSet;
 pub use keys::{ApiKeyKind, KeyDigest, PlainKey, digest_hex, mask};
+pub use oidc::{IdClaims, verify_id_token};
 pub use password::{hash_password, verify_password, verify_password_against_nothing};
 pub use tokens::{Claims, TokenKeys, TokenKind};
 

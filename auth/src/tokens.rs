@@ -15,6 +15,9 @@ pub enum TokenKind {
     Access,
     /// Long-lived cookie token that only buys new access tokens.
     Refresh,
+    /// The `state` of an OpenID Connect round trip (login CSRF protection).
+    #[serde(rename = "oauth_state")]
+    OAuthState,
 }
 
 /// The claims Loam puts in every token.

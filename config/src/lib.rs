@@ -81,6 +81,26 @@ pub struct Config {
     #[arg(long, env = "LOAM_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
     pub auth_failures_per_minute: u32,
 
+    /// OpenID Connect issuer for "sign in with …" (its discovery document gives the endpoints).
+    #[arg(
+        long,
+        env = "LOAM_OIDC_ISSUER",
+        default_value = "https://accounts.google.com"
+    )]
+    pub oidc_issuer: String,
+
+    /// OIDC client id; OIDC login is on when the id, secret and redirect URI are all set.
+    #[arg(long, env = "LOAM_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// OIDC client secret (never sent to browsers).
+    #[arg(long, env = "LOAM_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<Secret>,
+
+    /// Where the provider sends the browser back (the dashboard's `/auth/callback`).
+    #[arg(long, env = "LOAM_OIDC_REDIRECT_URI")]
+    pub oidc_redirect_uri: Option<String>,
+
     /// Log line format.
     #[arg(long, env = "LOAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -119,6 +139,19 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// A configured OpenID Connect client.
+#[derive(Debug, Clone, Copy)]
+pub struct OidcClient<'a> {
+    /// Issuer URL without a trailing slash.
+    pub issuer: &'a str,
+    /// Client id (the ID token's audience).
+    pub client_id: &'a str,
+    /// Client secret.
+    pub client_secret: &'a Secret,
+    /// Redirect URI registered with the provider.
+    pub redirect_uri: &'a str,
 }
 
 /// Whether self-service registration is allowed.
@@ -325,6 +358,22 @@ impl Config {
                 })
             })
             .collect()
+    }
+
+    /// The OIDC client settings, when OIDC login is configured.
+    pub fn oidc(&self) -> Option<OidcClient<'_>> {
+        fn nonempty(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        Some(OidcClient {
+            issuer: self.oidc_issuer.trim_end_matches('/'),
+            client_id: nonempty(&self.oidc_client_id)?,
+            client_secret: self
+                .oidc_client_secret
+                .as_ref()
+                .filter(|s| !s.expose().is_empty())?,
+            redirect_uri: nonempty(&self.oidc_redirect_uri)?,
+        })
     }
 
     /// The per-request deadline.

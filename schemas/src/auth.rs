@@ -100,3 +100,10 @@ pub struct MessageResponse {
     /// What happened.
     pub message: String,
 }
+
+/// `GET /api/oauth/url`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OauthUrl {
+    /// Where to send the browser.
+    pub url: String,
+}

@@ -4,6 +4,7 @@
 //! runs one test body on both backends; the Postgres and Redis halves need the `services`
 //! feature (the README's test command), so plain `cargo test` needs no services.
 
+pub mod oidc_provider;
 mod proxy;
 mod redis_keys;
 
@@ -15,6 +16,8 @@ use loam_config::{Config, Secret};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use oidc_provider as oidc;
+pub use oidc_provider::OidcProvider;
 pub use proxy::ToggleProxy;
 pub use redis_keys::TestRedis;
 

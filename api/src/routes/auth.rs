@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loam_config::{Registration, SameSite};
-use loam_schemas::auth::{AccountResponse, LoginRequest, RegisterRequest, TokenResponse};
+use loam_schemas::auth::{AccountResponse, LoginRequest, OauthUrl, RegisterRequest, TokenResponse};
 use loam_schemas::errors::ErrorResponse;
 
 use crate::accounts::{self, Session};
@@ -169,4 +169,59 @@ fn clearing_cookie(state: &AppState) -> HeaderValue {
         cookie_attributes(state)
     );
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The identity provider's consent URL (ENTS's Google sign-in).
+#[utoipa::path(get, path = "/api/oauth/url", tag = "auth",
+    responses(
+        (status = 200, description = "`{\"url\": …}`", body = OauthUrl),
+        (status = 502, description = "The provider's discovery document could not be fetched", body = ErrorResponse),
+        (status = 503, description = "OIDC is not configured", body = ErrorResponse),
+    ))]
+pub(crate) async fn oauth_url(State(state): State<AppState>) -> Result<Json<OauthUrl>, ApiError> {
+    Ok(Json(OauthUrl {
+        url: crate::oidc::consent_url(&state).await?,
+    }))
+}
+
+/// Finishes provider sign-in: exchanges `code`, verifies the ID token, links the account by
+/// verified email, and answers ENTS's shape (201, the access token as plain text, the refresh
+/// cookie).
+#[utoipa::path(get, path = "/api/auth/token", tag = "auth",
+    params(
+        ("code" = String, Query, description = "Authorization code from the provider"),
+        ("state" = String, Query, description = "The state from /api/oauth/url"),
+    ),
+    responses(
+        (status = 201, description = "Signed in: the access token as plain text; `refresh-token` cookie set", body = String, content_type = "text/plain"),
+        (status = 400, description = "Missing code or invalid state", body = ErrorResponse),
+        (status = 401, description = "The provider refused, or the ID token is invalid", body = ErrorResponse),
+        (status = 502, description = "The provider could not be reached", body = ErrorResponse),
+        (status = 503, description = "OIDC is not configured", body = ErrorResponse),
+    ))]
+pub(crate) async fn oauth_token(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let code = params
+        .get("code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_code", "Authorization code must be provided")
+        })?;
+    let user = crate::oidc::sign_in(&state, code, params.get("state").map(String::as_str)).await?;
+    let session = accounts::issue(&state, &user, None).await?;
+    let cookie = refresh_cookie(&state, &session);
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+        ],
+        session.access_token,
+    )
+        .into_response())
 }

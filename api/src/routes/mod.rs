@@ -70,6 +70,8 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .public(routes!(auth::login))
         .public(routes!(auth::refresh))
         .public(routes!(auth::logout))
+        .public(routes!(auth::oauth_url))
+        .public(routes!(auth::oauth_token))
         .person_or_key(routes!(users::get_user, users::update_user))
         .person(routes!(
             users::get_user_key,

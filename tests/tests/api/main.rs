@@ -5,6 +5,8 @@ mod auth;
 mod cells;
 mod foundation;
 mod ingest;
+mod oidc;
 mod readiness;
 mod reads;
 mod resources;
+mod security;

@@ -1,0 +1,124 @@
+//! Sign-in through an OpenID Connect provider (a real one on loopback): consent URL with state,
+//! code exchange, ID-token checks, and account linking by verified email.
+
+use loam_tests::{Backend, OidcProvider, Options, TestApp, backend_tests, refresh_cookie_of};
+use serde_json::Value;
+
+backend_tests!(
+    oidc_sign_in_links_accounts_and_refuses_bad_tokens,
+    oidc_is_off_until_configured
+);
+
+async fn app_with(provider: &OidcProvider, backend: Backend) -> TestApp {
+    let issuer = provider.issuer.clone();
+    TestApp::spawn_with(
+        backend,
+        Options {
+            tweak: Some(Box::new(move |c| {
+                c.oidc_issuer = issuer;
+                c.oidc_client_id = Some(loam_tests::oidc::CLIENT_ID.to_owned());
+                c.oidc_client_secret =
+                    Some(loam_config::Secret::new(loam_tests::oidc::CLIENT_SECRET));
+                c.oidc_redirect_uri = Some("http://localhost:3000/auth/callback".to_owned());
+            })),
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+async fn state_from_consent_url(app: &TestApp, issuer: &str) -> String {
+    let res = app.get("/api/oauth/url").await;
+    assert_eq!(res.status(), 200);
+    let url = res.json::<Value>().await.expect("json")["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url}");
+    assert!(
+        url.contains("client_id=loam-test-client") && url.contains("scope=openid+email+profile"),
+        "{url}"
+    );
+    let parsed = reqwest::Url::parse(&url).expect("url");
+    parsed
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state")
+}
+
+async fn exchange(app: &TestApp, code: &str, state: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/auth/token"))
+        .query(&[("code", code), ("state", state)])
+        .send()
+        .await
+        .expect("req")
+}
+
+async fn oidc_sign_in_links_accounts_and_refuses_bad_tokens(backend: Backend) {
+    let provider = OidcProvider::start().await;
+    let app = app_with(&provider, backend).await;
+    let state = state_from_consent_url(&app, &provider.issuer).await;
+
+    let res = exchange(&app, "ok:Grace@Example.test", &state).await;
+    assert_eq!(res.status(), 201);
+    assert!(refresh_cookie_of(&res).is_some(), "refresh cookie set");
+    let token = res.text().await.expect("token");
+    let me: Value = app
+        .client
+        .get(app.url("/api/user"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["email"], "grace@example.test");
+
+    // A local account with the same (verified) email is the same person.
+    let again = exchange(&app, "ok:grace@example.test", &state).await;
+    assert_eq!(again.status(), 201);
+    let users = app
+        .db(|c| loam_db::users::find_by_email(c, "grace@example.test"))
+        .await;
+    assert!(users.is_some_and(|u| u.password_hash.is_none()));
+
+    for code in [
+        "unverified:x@example.test",
+        "expired:x@example.test",
+        "wrong-audience:x@example.test",
+        "forged:x@example.test",
+    ] {
+        let res = exchange(&app, code, &state).await;
+        assert_eq!(res.status(), 401, "{code}");
+    }
+    assert_eq!(
+        app.db(|c| loam_db::users::find_by_email(c, "x@example.test"))
+            .await,
+        None,
+        "no account for refused tokens"
+    );
+    assert_eq!(
+        exchange(&app, "ok:y@example.test", "forged-state")
+            .await
+            .status(),
+        400
+    );
+    let missing = app
+        .client
+        .get(app.url("/api/auth/token"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(missing.status(), 400);
+}
+
+async fn oidc_is_off_until_configured(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app.get("/api/oauth/url").await;
+    assert_eq!(res.status(), 503);
+    let err: Value = res.json().await.expect("json");
+    assert!(err["error"]["message"].is_string());
+}

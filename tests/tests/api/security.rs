@@ -1,0 +1,87 @@
+//! The OpenAPI document's security entries match what the route layers enforce.
+
+use loam_tests::{Backend, TestApp, backend_tests};
+use reqwest::Method;
+use serde_json::Value;
+
+backend_tests!(
+    secured_operations_refuse_anonymous_callers,
+    device_keys_read_only_their_owners_cells
+);
+
+fn security_of(spec: &Value, path: &str, method: &str) -> Vec<String> {
+    spec["paths"][path][method]["security"]
+        .as_array()
+        .map(|alternatives| {
+            alternatives
+                .iter()
+                .filter_map(|a| a.as_object())
+                .flat_map(|a| a.keys().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn secured_operations_refuse_anonymous_callers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let spec: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        security_of(&spec, "/api/user", "get"),
+        ["bearer", "api_key"]
+    );
+    assert_eq!(security_of(&spec, "/api/apikey/", "post"), ["bearer"]);
+    assert_eq!(security_of(&spec, "/api/sensor/", "post"), ["api_key"]);
+    assert!(security_of(&spec, "/api/cell/id", "get").is_empty());
+    let mut checked = 0;
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            if op["security"].as_array().is_none_or(|s| s.is_empty()) {
+                continue;
+            }
+            let concrete = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let res = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .expect("req");
+            assert_eq!(
+                res.status(),
+                401,
+                "{method} {path} is documented as secured but let an anonymous caller through"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} secured operations found");
+}
+
+async fn device_keys_read_only_their_owners_cells(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.signed_in("alice@example.test").await;
+    let bob = app.signed_in("bob@example.test").await;
+    let hers = app.cell(&alice, "alice@example.test", "hers").await;
+    let his = app.cell(&bob, "bob@example.test", "his").await;
+    let logger = app.logger(&alice, "alice@example.test", "l").await;
+    let key = app.device_key(&alice, logger, &["ingest", "read"]).await;
+    let read = |cell: i64| {
+        app.client
+            .get(app.url(&format!("/api/power/{cell}")))
+            .header("x-api-key", &key)
+            .send()
+    };
+    assert_eq!(read(hers).await.expect("req").status(), 200);
+    assert_eq!(read(his).await.expect("req").status(), 404);
+}
