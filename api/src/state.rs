@@ -43,7 +43,8 @@ pub struct AuthContext {
 }
 
 impl AppState {
-    /// Wraps the parts built at start-up; `jwt_secret` is the resolved signing secret.
+    /// Wraps the parts built at start-up; `jwt_secret` is the resolved signing secret. Needs a
+    /// Tokio runtime (the live-event relay starts here when Redis is configured).
     pub fn new(db: Db, redis: Option<redis::Client>, config: Config, jwt_secret: &[u8]) -> Self {
         let auth = AuthContext {
             tokens: TokenKeys::new(jwt_secret),
@@ -52,12 +53,13 @@ impl AppState {
             trusted_proxies: config.trusted_proxy_networks().unwrap_or_default(),
             oidc: ProviderCache::default(),
         };
+        let live = LiveHub::start(redis.clone(), &config.redis_prefix);
         Self(Arc::new(App {
             db,
             redis,
             config: Arc::new(config),
             auth,
-            live: LiveHub::default(),
+            live,
         }))
     }
 

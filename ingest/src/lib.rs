@@ -94,7 +94,7 @@ pub struct Row {
 }
 
 /// A `measurement_received` event for the dashboard (reference §8), emitted after commit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveEvent {
     /// Measurement kind (`power`, `bme280`, …) or SensorType name.
     pub kind: String,
