@@ -13,6 +13,7 @@ mod migrate;
 pub mod models;
 mod open;
 pub mod refresh_tokens;
+mod rollups;
 pub mod schema;
 pub mod series;
 pub mod tags;

@@ -13,11 +13,13 @@ use crate::{DbConn, DbError};
 
 /// Runs the same diesel code on the concrete connection of either backend, for statements the
 /// multi-connection cannot express (`ON CONFLICT`).
+#[macro_export]
+#[doc(hidden)]
 macro_rules! on_backend {
     ($conn:expr, $c:ident => $body:expr) => {
         match $conn {
-            DbConn::Postgres($c) => $body,
-            DbConn::Sqlite($c) => $body,
+            $crate::DbConn::Postgres($c) => $body,
+            $crate::DbConn::Sqlite($c) => $body,
         }
     };
 }
@@ -142,7 +144,17 @@ pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<u
                         power_data::current.eq(current),
                         power_data::ts_server.eq(now),
                     );
-                    on_backend!(conn, c => diesel::insert_into(power_data::table).values(values).on_conflict_do_nothing().execute(c))?
+                    let new = on_backend!(conn, c => diesel::insert_into(power_data::table).values(values).on_conflict_do_nothing().execute(c))?;
+                    if new > 0 {
+                        crate::rollups::add_power(
+                            conn,
+                            row.cell_id,
+                            row.ts,
+                            Some(*voltage),
+                            Some(*current),
+                        )?;
+                    }
+                    new
                 }
                 NewData::Teros {
                     vwc,
@@ -161,7 +173,16 @@ pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<u
                         teros_data::water_pot.eq(water_pot),
                         teros_data::ts_server.eq(now),
                     );
-                    on_backend!(conn, c => diesel::insert_into(teros_data::table).values(values).on_conflict_do_nothing().execute(c))?
+                    let new = on_backend!(conn, c => diesel::insert_into(teros_data::table).values(values).on_conflict_do_nothing().execute(c))?;
+                    if new > 0 {
+                        crate::rollups::add_teros(
+                            conn,
+                            row.cell_id,
+                            row.ts,
+                            [Some(*vwc), Some(*raw_vwc), Some(*temp), ec.map(f64::from)],
+                        )?;
+                    }
+                    new
                 }
                 NewData::Sensor {
                     name,
@@ -189,7 +210,11 @@ pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<u
                         data::float_val.eq(float_val),
                         data::int_val.eq(int_val),
                     );
-                    on_backend!(conn, c => diesel::insert_into(data::table).values(values).on_conflict_do_nothing().execute(c))?
+                    let new = on_backend!(conn, c => diesel::insert_into(data::table).values(values).on_conflict_do_nothing().execute(c))?;
+                    if new > 0 {
+                        crate::rollups::add_value(conn, sensor_id, row.ts, float_val)?;
+                    }
+                    new
                 }
             };
         }

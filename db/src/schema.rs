@@ -175,3 +175,43 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(api_keys -> loggers (logger_id));
+
+diesel::table! {
+    power_rollups (cell_id, width, bucket) {
+        cell_id -> Integer,
+        width -> Integer,
+        bucket -> BigInt,
+        n_v -> BigInt,
+        sum_v -> Double,
+        n_i -> BigInt,
+        sum_i -> Double,
+        n_p -> BigInt,
+        sum_p -> Double,
+    }
+}
+
+diesel::table! {
+    teros_rollups (cell_id, width, bucket) {
+        cell_id -> Integer,
+        width -> Integer,
+        bucket -> BigInt,
+        n_vwc -> BigInt,
+        sum_vwc -> Double,
+        n_raw -> BigInt,
+        sum_raw -> Double,
+        n_temp -> BigInt,
+        sum_temp -> Double,
+        n_ec -> BigInt,
+        sum_ec -> Double,
+    }
+}
+
+diesel::table! {
+    data_rollups (sensor_id, width, bucket) {
+        sensor_id -> Integer,
+        width -> Integer,
+        bucket -> BigInt,
+        n -> BigInt,
+        total -> Double,
+    }
+}

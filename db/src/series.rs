@@ -92,7 +92,7 @@ pub struct Window {
 #[derive(Default)]
 struct Mean {
     sum: f64,
-    n: u32,
+    n: u64,
 }
 
 impl Mean {
@@ -102,9 +102,72 @@ impl Mean {
             self.n += 1;
         }
     }
-    fn get(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum / f64::from(self.n))
+
+    fn add_many(&mut self, (n, sum): (i64, f64)) {
+        if n > 0 {
+            self.sum += sum;
+            self.n += n.unsigned_abs();
+        }
     }
+
+    fn get(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}
+
+/// How a resampled read is answered: raw rows for the partial buckets at the edges of the range,
+/// rollups for the full buckets between them (hour and day only; other widths read raw rows).
+struct Plan {
+    width: i32,
+    /// Full buckets `[from, to)`, Unix seconds, answered by rollups.
+    full: Option<(i64, i64)>,
+    /// Inclusive ranges answered by raw rows.
+    raw: Vec<(NaiveDateTime, NaiveDateTime)>,
+}
+
+fn plan(w: &Window) -> Plan {
+    let width: i32 = match w.resample {
+        Resample::Hour => 3600,
+        Resample::Day => 86_400,
+        _ => {
+            return Plan {
+                width: 0,
+                full: None,
+                raw: vec![(w.start, w.end)],
+            };
+        }
+    };
+    let wide = i64::from(width);
+    let start =
+        w.start.and_utc().timestamp() + i64::from(w.start.and_utc().timestamp_subsec_nanos() > 0);
+    let end = w.end.and_utc().timestamp();
+    let first_full = start + (wide - start.rem_euclid(wide)) % wide;
+    let after_full = (end + 1) - (end + 1).rem_euclid(wide);
+    if first_full >= after_full {
+        return Plan {
+            width,
+            full: None,
+            raw: vec![(w.start, w.end)],
+        };
+    }
+    let mut raw = Vec::new();
+    if first_full > w.start.and_utc().timestamp() {
+        raw.push((w.start, at(first_full - 1)));
+    }
+    if after_full <= end {
+        raw.push((at(after_full), w.end));
+    }
+    Plan {
+        width,
+        full: Some((first_full, after_full)),
+        raw,
+    }
+}
+
+fn at(secs: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
 }
 
 /// One point of a power series, in the units ENTS serves: mV, µA, µW.
@@ -120,50 +183,58 @@ pub struct PowerPoint {
     pub p: Option<f64>,
 }
 
-/// A cell's power series over `[start, end]` (inclusive).
-pub fn power(conn: &mut DbConn, cell_id: i32, w: Window) -> Result<Vec<PowerPoint>, DbError> {
-    let Window {
-        start,
-        end,
-        resample,
-        stream,
-    } = w;
-    let rows = measurements::power_rows(conn, cell_id, start, end)?;
-    let point = |ts, v: Option<f64>, i: Option<f64>| PowerPoint {
+fn power_point(ts: NaiveDateTime, v: Option<f64>, i: Option<f64>, p: Option<f64>) -> PowerPoint {
+    PowerPoint {
         ts,
         v: v.map(|v| v * 1e3),
         i: i.map(|i| i * 1e6),
-        p: v.zip(i).map(|(v, i)| v * i * 1e6),
-    };
-    if stream {
+        p: p.map(|p| p * 1e6),
+    }
+}
+
+/// A cell's power series over `[start, end]` (inclusive).
+pub fn power(conn: &mut DbConn, cell_id: i32, w: Window) -> Result<Vec<PowerPoint>, DbError> {
+    if w.stream || w.resample == Resample::None {
+        let rows = measurements::power_rows(conn, cell_id, w.start, w.end)?;
         let mut points: Vec<PowerPoint> = rows
             .iter()
-            .map(|r| point(r.ts_server, r.voltage, r.current))
+            .map(|r| {
+                let ts = if w.stream { r.ts_server } else { r.ts };
+                power_point(
+                    ts,
+                    r.voltage,
+                    r.current,
+                    r.voltage.zip(r.current).map(|(v, i)| v * i),
+                )
+            })
             .collect();
-        points.sort_by_key(|p| p.ts);
+        if w.stream {
+            points.sort_by_key(|p| p.ts);
+        }
         return Ok(points);
     }
-    if resample == Resample::None {
-        return Ok(rows
-            .iter()
-            .map(|r| point(r.ts, r.voltage, r.current))
-            .collect());
+    let plan = plan(&w);
+    let mut buckets: BTreeMap<NaiveDateTime, [Mean; 3]> = BTreeMap::new();
+    for (from, to) in &plan.raw {
+        for r in measurements::power_rows(conn, cell_id, *from, *to)? {
+            let [v, i, p] = buckets.entry(w.resample.bucket(r.ts)).or_default();
+            v.add(r.voltage);
+            i.add(r.current);
+            p.add(r.voltage.zip(r.current).map(|(v, i)| v * i));
+        }
     }
-    let mut buckets: BTreeMap<NaiveDateTime, (Mean, Mean, Mean)> = BTreeMap::new();
-    for r in &rows {
-        let (v, i, p) = buckets.entry(resample.bucket(r.ts)).or_default();
-        v.add(r.voltage);
-        i.add(r.current);
-        p.add(r.voltage.zip(r.current).map(|(v, i)| v * i));
+    if let Some((from, to)) = plan.full {
+        for (bucket, parts) in crate::rollups::power(conn, cell_id, plan.width, from, to)? {
+            let means = buckets.entry(at(bucket)).or_default();
+            for (mean, part) in means.iter_mut().zip(parts) {
+                mean.add_many(part);
+            }
+        }
     }
     Ok(buckets
         .into_iter()
-        .map(|(ts, (v, i, p))| PowerPoint {
-            ts,
-            v: v.get().map(|v| v * 1e3),
-            i: i.get().map(|i| i * 1e6),
-            p: p.get().map(|p| p * 1e6),
-        })
+        .filter(|(_, means)| means.iter().any(|m| m.n > 0))
+        .map(|(ts, [v, i, p])| power_point(ts, v.get(), i.get(), p.get()))
         .collect())
 }
 
@@ -189,18 +260,12 @@ fn vwc_percent(v: Option<f64>) -> Option<f64> {
 
 /// A cell's TEROS series over `[start, end]`.
 pub fn teros(conn: &mut DbConn, cell_id: i32, w: Window) -> Result<Vec<TerosPoint>, DbError> {
-    let Window {
-        start,
-        end,
-        resample,
-        stream,
-    } = w;
-    let rows = measurements::teros_rows(conn, cell_id, start, end)?;
-    if stream || resample == Resample::None {
+    if w.stream || w.resample == Resample::None {
+        let rows = measurements::teros_rows(conn, cell_id, w.start, w.end)?;
         return Ok(rows
             .iter()
             .map(|r| TerosPoint {
-                ts: if stream { r.ts_server } else { r.ts },
+                ts: if w.stream { r.ts_server } else { r.ts },
                 vwc: vwc_percent(r.vwc),
                 raw_vwc: r.raw_vwc,
                 temp: r.temp,
@@ -208,16 +273,28 @@ pub fn teros(conn: &mut DbConn, cell_id: i32, w: Window) -> Result<Vec<TerosPoin
             })
             .collect());
     }
+    let plan = plan(&w);
     let mut buckets: BTreeMap<NaiveDateTime, [Mean; 4]> = BTreeMap::new();
-    for r in &rows {
-        let [vwc, raw, temp, ec] = buckets.entry(resample.bucket(r.ts)).or_default();
-        vwc.add(vwc_percent(r.vwc));
-        raw.add(r.raw_vwc);
-        temp.add(r.temp);
-        ec.add(r.ec.map(f64::from));
+    for (from, to) in &plan.raw {
+        for r in measurements::teros_rows(conn, cell_id, *from, *to)? {
+            let [vwc, raw, temp, ec] = buckets.entry(w.resample.bucket(r.ts)).or_default();
+            vwc.add(vwc_percent(r.vwc));
+            raw.add(r.raw_vwc);
+            temp.add(r.temp);
+            ec.add(r.ec.map(f64::from));
+        }
+    }
+    if let Some((from, to)) = plan.full {
+        for (bucket, parts) in crate::rollups::teros(conn, cell_id, plan.width, from, to)? {
+            let means = buckets.entry(at(bucket)).or_default();
+            for (mean, part) in means.iter_mut().zip(parts) {
+                mean.add_many(part);
+            }
+        }
     }
     Ok(buckets
         .into_iter()
+        .filter(|(_, means)| means.iter().any(|m| m.n > 0))
         .map(|(ts, [vwc, raw, temp, ec])| TerosPoint {
             ts,
             vwc: vwc.get(),
@@ -245,39 +322,49 @@ pub fn sensor(
     measurement: &str,
     w: Window,
 ) -> Result<SensorSeries, DbError> {
-    let Window {
-        start,
-        end,
-        resample,
-        stream,
-    } = w;
     let Some(sensor) = measurements::find_sensor(conn, cell_id, name, measurement)? else {
         return Ok(SensorSeries {
             sensor: None,
             points: Vec::new(),
         });
     };
-    let values = measurements::sensor_values(conn, sensor.id, start, end)?;
-    let is_int = sensor.data_type == "int";
-    let value_of = |v: &measurements::SensorValue| match (is_int, v.int_val) {
-        (true, Some(i)) => Some(Value::Int(i)),
-        _ => v.float_val.map(Value::Float),
-    };
-    let points = if stream || resample == Resample::None {
-        values.iter().map(|v| (v.ts, value_of(v))).collect()
-    } else {
-        let mut buckets: BTreeMap<NaiveDateTime, Mean> = BTreeMap::new();
-        for v in &values {
+    if w.stream || w.resample == Resample::None {
+        let is_int = sensor.data_type == "int";
+        let points = measurements::sensor_values(conn, sensor.id, w.start, w.end)?
+            .iter()
+            .map(|v| {
+                let value = match (is_int, v.int_val) {
+                    (true, Some(i)) => Some(Value::Int(i)),
+                    _ => v.float_val.map(Value::Float),
+                };
+                (v.ts, value)
+            })
+            .collect();
+        return Ok(SensorSeries {
+            sensor: Some(sensor),
+            points,
+        });
+    }
+    let plan = plan(&w);
+    let mut buckets: BTreeMap<NaiveDateTime, Mean> = BTreeMap::new();
+    for (from, to) in &plan.raw {
+        for v in measurements::sensor_values(conn, sensor.id, *from, *to)? {
             buckets
-                .entry(resample.bucket(v.ts))
+                .entry(w.resample.bucket(v.ts))
                 .or_default()
                 .add(v.float_val);
         }
-        buckets
-            .into_iter()
-            .map(|(ts, m)| (ts, m.get().map(Value::Float)))
-            .collect()
-    };
+    }
+    if let Some((from, to)) = plan.full {
+        for (bucket, n, total) in crate::rollups::values(conn, sensor.id, plan.width, from, to)? {
+            buckets.entry(at(bucket)).or_default().add_many((n, total));
+        }
+    }
+    let points = buckets
+        .into_iter()
+        .filter(|(_, m)| m.n > 0)
+        .map(|(ts, m)| (ts, m.get().map(Value::Float)))
+        .collect();
     Ok(SensorSeries {
         sensor: Some(sensor),
         points,
@@ -313,5 +400,54 @@ mod tests {
         assert_eq!(Resample::Quarter.bucket(august), at(2024, 7, 1, 0));
         assert_eq!(Resample::Year.bucket(august), at(2024, 1, 1, 0));
         assert_eq!(Resample::parse("fortnight"), None);
+    }
+
+    #[test]
+    fn plans_split_partial_edges_from_full_buckets() {
+        let t = |h, m, s| {
+            NaiveDate::from_ymd_opt(2024, 1, 13)
+                .and_then(|d| d.and_hms_opt(h, m, s))
+                .expect("time")
+        };
+        let w = super::Window {
+            start: t(10, 30, 0),
+            end: t(13, 15, 0),
+            resample: Resample::Hour,
+            stream: false,
+        };
+        let plan = super::plan(&w);
+        assert_eq!(
+            plan.full,
+            Some((
+                t(11, 0, 0).and_utc().timestamp(),
+                t(13, 0, 0).and_utc().timestamp()
+            ))
+        );
+        assert_eq!(
+            plan.raw,
+            vec![(t(10, 30, 0), t(10, 59, 59)), (t(13, 0, 0), t(13, 15, 0))]
+        );
+        let aligned = super::Window {
+            start: t(10, 0, 0),
+            end: t(11, 59, 59),
+            resample: Resample::Hour,
+            stream: false,
+        };
+        let plan = super::plan(&aligned);
+        assert!(plan.raw.is_empty());
+        assert_eq!(
+            plan.full,
+            Some((
+                t(10, 0, 0).and_utc().timestamp(),
+                t(12, 0, 0).and_utc().timestamp()
+            ))
+        );
+        let inside = super::Window {
+            start: t(10, 10, 0),
+            end: t(10, 50, 0),
+            resample: Resample::Hour,
+            stream: false,
+        };
+        assert_eq!(super::plan(&inside).full, None);
     }
 }

@@ -1,0 +1,3 @@
+DROP TABLE data_rollups;
+DROP TABLE teros_rollups;
+DROP TABLE power_rollups;

@@ -1,0 +1,219 @@
+//! Hourly and daily rollups: sums and counts per bucket, updated in the transaction that stores
+//! the rows (only for rows that were new, so retries add nothing), read back for the full
+//! buckets of a resampled range.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use crate::schema::{data_rollups as dr, power_rollups as pr, teros_rollups as tr};
+use crate::{DbConn, DbError};
+
+/// One rollup bucket: its start (Unix seconds) and `(count, sum)` per column.
+pub(crate) type Bucket<const N: usize> = (i64, [(i64, f64); N]);
+
+/// The bucket widths kept, in seconds.
+pub const WIDTHS: [i32; 2] = [3600, 86_400];
+
+fn bucket(ts: NaiveDateTime, width: i32) -> i64 {
+    let secs = ts.and_utc().timestamp();
+    secs - secs.rem_euclid(i64::from(width))
+}
+
+fn part(v: Option<f64>) -> (i64, f64) {
+    match v.filter(|v| v.is_finite()) {
+        Some(v) => (1, v),
+        None => (0, 0.0),
+    }
+}
+
+/// Adds one power row (volts, amps) to its hour and day.
+pub(crate) fn add_power(
+    conn: &mut DbConn,
+    cell_id: i32,
+    ts: NaiveDateTime,
+    v: Option<f64>,
+    i: Option<f64>,
+) -> Result<(), DbError> {
+    let ((n_v, s_v), (n_i, s_i), (n_p, s_p)) =
+        (part(v), part(i), part(v.zip(i).map(|(v, i)| v * i)));
+    for width in WIDTHS {
+        let values = (
+            pr::cell_id.eq(cell_id),
+            pr::width.eq(width),
+            pr::bucket.eq(bucket(ts, width)),
+            pr::n_v.eq(n_v),
+            pr::sum_v.eq(s_v),
+            pr::n_i.eq(n_i),
+            pr::sum_i.eq(s_i),
+            pr::n_p.eq(n_p),
+            pr::sum_p.eq(s_p),
+        );
+        crate::on_backend!(conn, c => diesel::insert_into(pr::table)
+            .values(values)
+            .on_conflict((pr::cell_id, pr::width, pr::bucket))
+            .do_update()
+            .set((
+                pr::n_v.eq(pr::n_v + excluded(pr::n_v)),
+                pr::sum_v.eq(pr::sum_v + excluded(pr::sum_v)),
+                pr::n_i.eq(pr::n_i + excluded(pr::n_i)),
+                pr::sum_i.eq(pr::sum_i + excluded(pr::sum_i)),
+                pr::n_p.eq(pr::n_p + excluded(pr::n_p)),
+                pr::sum_p.eq(pr::sum_p + excluded(pr::sum_p)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// VWC in (0, 1] is a fraction; rollups sum percent, so averages come out in percent.
+fn vwc_percent(v: Option<f64>) -> Option<f64> {
+    v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
+}
+
+/// Adds one TEROS row `[vwc, raw_vwc, temp, ec]` to its hour and day.
+pub(crate) fn add_teros(
+    conn: &mut DbConn,
+    cell_id: i32,
+    ts: NaiveDateTime,
+    values: [Option<f64>; 4],
+) -> Result<(), DbError> {
+    let [vwc, raw, temp, ec] = values;
+    let ((n_vwc, s_vwc), (n_raw, s_raw), (n_temp, s_temp), (n_ec, s_ec)) =
+        (part(vwc_percent(vwc)), part(raw), part(temp), part(ec));
+    for width in WIDTHS {
+        let row = (
+            tr::cell_id.eq(cell_id),
+            tr::width.eq(width),
+            tr::bucket.eq(bucket(ts, width)),
+            tr::n_vwc.eq(n_vwc),
+            tr::sum_vwc.eq(s_vwc),
+            tr::n_raw.eq(n_raw),
+            tr::sum_raw.eq(s_raw),
+            tr::n_temp.eq(n_temp),
+            tr::sum_temp.eq(s_temp),
+            tr::n_ec.eq(n_ec),
+            tr::sum_ec.eq(s_ec),
+        );
+        crate::on_backend!(conn, c => diesel::insert_into(tr::table)
+            .values(row)
+            .on_conflict((tr::cell_id, tr::width, tr::bucket))
+            .do_update()
+            .set((
+                tr::n_vwc.eq(tr::n_vwc + excluded(tr::n_vwc)),
+                tr::sum_vwc.eq(tr::sum_vwc + excluded(tr::sum_vwc)),
+                tr::n_raw.eq(tr::n_raw + excluded(tr::n_raw)),
+                tr::sum_raw.eq(tr::sum_raw + excluded(tr::sum_raw)),
+                tr::n_temp.eq(tr::n_temp + excluded(tr::n_temp)),
+                tr::sum_temp.eq(tr::sum_temp + excluded(tr::sum_temp)),
+                tr::n_ec.eq(tr::n_ec + excluded(tr::n_ec)),
+                tr::sum_ec.eq(tr::sum_ec + excluded(tr::sum_ec)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Adds one generic value to its hour and day.
+pub(crate) fn add_value(
+    conn: &mut DbConn,
+    sensor_id: i32,
+    ts: NaiveDateTime,
+    value: Option<f64>,
+) -> Result<(), DbError> {
+    let (n, total) = part(value);
+    for width in WIDTHS {
+        let row = (
+            dr::sensor_id.eq(sensor_id),
+            dr::width.eq(width),
+            dr::bucket.eq(bucket(ts, width)),
+            dr::n.eq(n),
+            dr::total.eq(total),
+        );
+        crate::on_backend!(conn, c => diesel::insert_into(dr::table)
+            .values(row)
+            .on_conflict((dr::sensor_id, dr::width, dr::bucket))
+            .do_update()
+            .set((dr::n.eq(dr::n + excluded(dr::n)), dr::total.eq(dr::total + excluded(dr::total))))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Power rollups of a cell for buckets in `[from, to)` (Unix seconds): (bucket, [(n, sum); 3]).
+pub(crate) fn power(
+    conn: &mut DbConn,
+    cell_id: i32,
+    width: i32,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Bucket<3>>, DbError> {
+    let rows: Vec<(i64, i64, f64, i64, f64, i64, f64)> = pr::table
+        .filter(pr::cell_id.eq(cell_id))
+        .filter(pr::width.eq(width))
+        .filter(pr::bucket.ge(from))
+        .filter(pr::bucket.lt(to))
+        .select((
+            pr::bucket,
+            pr::n_v,
+            pr::sum_v,
+            pr::n_i,
+            pr::sum_i,
+            pr::n_p,
+            pr::sum_p,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(b, nv, sv, ni, si, np, sp)| (b, [(nv, sv), (ni, si), (np, sp)]))
+        .collect())
+}
+
+/// TEROS rollups: (bucket, [(n, sum); 4]) for vwc (percent), raw, temp, ec.
+pub(crate) fn teros(
+    conn: &mut DbConn,
+    cell_id: i32,
+    width: i32,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Bucket<4>>, DbError> {
+    type Row = (i64, i64, f64, i64, f64, i64, f64, i64, f64);
+    let rows: Vec<Row> = tr::table
+        .filter(tr::cell_id.eq(cell_id))
+        .filter(tr::width.eq(width))
+        .filter(tr::bucket.ge(from))
+        .filter(tr::bucket.lt(to))
+        .select((
+            tr::bucket,
+            tr::n_vwc,
+            tr::sum_vwc,
+            tr::n_raw,
+            tr::sum_raw,
+            tr::n_temp,
+            tr::sum_temp,
+            tr::n_ec,
+            tr::sum_ec,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(b, a, sa, r, sr, t, st, e, se)| (b, [(a, sa), (r, sr), (t, st), (e, se)]))
+        .collect())
+}
+
+/// Generic rollups: (bucket, n, total).
+pub(crate) fn values(
+    conn: &mut DbConn,
+    sensor_id: i32,
+    width: i32,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, i64, f64)>, DbError> {
+    Ok(dr::table
+        .filter(dr::sensor_id.eq(sensor_id))
+        .filter(dr::width.eq(width))
+        .filter(dr::bucket.ge(from))
+        .filter(dr::bucket.lt(to))
+        .select((dr::bucket, dr::n, dr::total))
+        .load(conn)?)
+}
