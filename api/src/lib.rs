@@ -15,7 +15,7 @@ mod routes;
 mod routing;
 pub mod server;
 pub mod state;
-mod uploads;
+pub mod uploads;
 
 pub use error::ApiError;
 pub use server::Server;

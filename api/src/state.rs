@@ -9,6 +9,7 @@ use loam_db::Db;
 use crate::identity::{FailureLimiter, KeyCache};
 use crate::live::LiveHub;
 use crate::oidc::ProviderCache;
+use crate::uploads::CommitQueue;
 
 /// Shared application state; a handle, so cloning it per request costs one atomic increment.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct App {
     pub auth: AuthContext,
     /// Committed measurements for live subscribers.
     pub live: LiveHub,
+    /// Group commit for device uploads.
+    pub commits: CommitQueue,
 }
 
 /// Everything the identity layer and the account endpoints share.
@@ -54,12 +57,14 @@ impl AppState {
             oidc: ProviderCache::default(),
         };
         let live = LiveHub::start(redis.clone(), &config.redis_prefix);
+        let commits = CommitQueue::start(db.clone());
         Self(Arc::new(App {
             db,
             redis,
             config: Arc::new(config),
             auth,
             live,
+            commits,
         }))
     }
 
@@ -81,6 +86,11 @@ impl AppState {
     /// Credential checking.
     pub fn auth(&self) -> &AuthContext {
         &self.0.auth
+    }
+
+    /// Group commit for device uploads.
+    pub fn commits(&self) -> &CommitQueue {
+        &self.0.commits
     }
 
     /// Live measurement events.

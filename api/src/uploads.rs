@@ -42,7 +42,7 @@ pub(crate) async fn store(
     upload: Upload,
 ) -> Result<Vec<LiveEvent>, UploadError> {
     loam_ingest::check_timestamps(&upload, chrono::Utc::now().timestamp())?;
-    authorize(state, caller, &upload).await?;
+    authorize(caller, &upload)?;
     let rows = upload
         .rows
         .iter()
@@ -88,11 +88,15 @@ pub(crate) async fn store(
         })
         .collect::<Result<Vec<_>, UploadError>>()?;
     let now = loam_db::now();
+    // A device key writes only into cells its owner is a member of, checked inside the commit.
+    let member = match caller {
+        Caller::Device(d) if !d.owner_is_admin => Some(d.owner_id.clone()),
+        _ => None,
+    };
     let stored = state
-        .db()
-        .run(move |c| Ok(loam_db::measurements::store(c, &rows, now)))
-        .await
-        .map_err(ApiError::from)?;
+        .commits()
+        .store(loam_db::measurements::Upload { rows, member }, now)
+        .await?;
     match stored {
         Ok(new_rows) => tracing::debug!(new_rows, "upload stored"),
         Err(StoreError::UnknownCell(id)) => {
@@ -105,6 +109,9 @@ pub(crate) async fn store(
                 "logger {id} does not exist"
             )));
         }
+        Err(StoreError::NotMember(cell)) => {
+            return Err(ApiError::NotFound(format!("cell {cell} not found for this key")).into());
+        }
         Err(StoreError::Db(e)) => return Err(ApiError::from(e).into()),
     }
     let events: Vec<LiveEvent> = upload
@@ -116,9 +123,9 @@ pub(crate) async fn store(
     Ok(events)
 }
 
-/// A device key writes only as its own logger, and only into cells its owner may write.
-/// Anonymous uploads reach here only in ENTS compatibility mode (the route's access class).
-async fn authorize(state: &AppState, caller: &Caller, upload: &Upload) -> Result<(), UploadError> {
+/// A device key writes only as its own logger (its cells are checked in the commit). Anonymous
+/// uploads reach here only in ENTS compatibility mode (the route's access class).
+fn authorize(caller: &Caller, upload: &Upload) -> Result<(), UploadError> {
     let Caller::Device(device) = caller else {
         return Ok(());
     };
@@ -134,31 +141,96 @@ async fn authorize(state: &AppState, caller: &Caller, upload: &Upload) -> Result
         ))
         .into());
     }
-    if device.owner_is_admin {
-        return Ok(());
-    }
-    let mut cells: Vec<i32> = upload
-        .rows
-        .iter()
-        .filter_map(|r| i32::try_from(r.cell_id).ok())
-        .collect();
-    cells.sort_unstable();
-    cells.dedup();
-    let owner = device.owner_id.clone();
-    let foreign = state
-        .db()
-        .run(move |c| {
-            for cell in cells {
-                if !loam_db::cells::is_member(c, cell, &owner)? {
-                    return Ok(Some(cell));
+    Ok(())
+}
+
+/// Group commit for uploads: concurrent uploads share one transaction (each in its own
+/// savepoint), so under load the database commits — and syncs to disk — once per batch instead
+/// of once per upload. Each device still hears back only after the commit that holds its rows.
+#[derive(Clone)]
+pub struct CommitQueue {
+    sender: tokio::sync::mpsc::Sender<Pending>,
+}
+
+type Pending = (
+    loam_db::measurements::Upload,
+    chrono::NaiveDateTime,
+    tokio::sync::oneshot::Sender<Result<usize, StoreError>>,
+);
+
+/// Most uploads one commit carries.
+const BATCH: usize = 64;
+/// Commits in flight at once.
+const WRITERS: usize = 4;
+
+impl CommitQueue {
+    /// Starts the writer tasks (needs a Tokio runtime).
+    pub fn start(db: loam_db::Db) -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Pending>(4096);
+        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..WRITERS {
+            let (db, receiver) = (db.clone(), std::sync::Arc::clone(&receiver));
+            tokio::spawn(async move {
+                loop {
+                    let mut batch = Vec::with_capacity(BATCH);
+                    {
+                        let mut rx = receiver.lock().await;
+                        match rx.recv().await {
+                            Some(first) => batch.push(first),
+                            None => return,
+                        }
+                        while batch.len() < BATCH {
+                            match rx.try_recv() {
+                                Ok(next) => batch.push(next),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    commit(&db, batch).await;
                 }
-            }
-            Ok(None)
+            });
+        }
+        Self { sender }
+    }
+
+    /// Stores one upload; resolves after the commit that holds it.
+    pub async fn store(
+        &self,
+        upload: loam_db::measurements::Upload,
+        now: chrono::NaiveDateTime,
+    ) -> Result<Result<usize, StoreError>, ApiError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.sender
+            .send((upload, now, reply))
+            .await
+            .map_err(|_| ApiError::Unavailable("the upload queue is shut down".into()))?;
+        answer.await.map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!(
+                "the upload writer stopped before answering"
+            ))
         })
+    }
+}
+
+async fn commit(db: &loam_db::Db, batch: Vec<Pending>) {
+    let now = batch.first().map_or_else(loam_db::now, |p| p.1);
+    let (uploads, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(u, _, r)| (u, r)).unzip();
+    match db
+        .run(move |c| loam_db::measurements::store_many(c, &uploads, now))
         .await
-        .map_err(ApiError::from)?;
-    match foreign {
-        Some(cell) => Err(ApiError::NotFound(format!("cell {cell} not found for this key")).into()),
-        None => Ok(()),
+    {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, size = replies.len(), "a group commit failed; its uploads are refused");
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Db(loam_db::DbError::Unavailable(
+                    err.to_string(),
+                ))));
+            }
+        }
     }
 }

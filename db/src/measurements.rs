@@ -91,6 +91,9 @@ pub enum StoreError {
     /// A power row names a logger that does not exist.
     #[error("logger {0} does not exist")]
     UnknownLogger(i32),
+    /// The uploader may not write this cell (it may not exist either).
+    #[error("cell {0} is not writable by this uploader")]
+    NotMember(i32),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -104,11 +107,66 @@ impl From<diesel::result::Error> for StoreError {
 
 /// Stores an upload in one transaction: every cell (and power logger) must exist, or nothing is
 /// written. Returns how many rows were new (retries count zero).
-pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<usize, StoreError> {
-    crate::write_transaction(conn, |conn| {
-        let mut cell_ids: Vec<i32> = rows.iter().map(|r| r.cell_id).collect();
-        cell_ids.sort_unstable();
-        cell_ids.dedup();
+pub fn store(
+    conn: &mut DbConn,
+    rows: &[NewRow],
+    now: NaiveDateTime,
+    member: Option<&str>,
+) -> Result<usize, StoreError> {
+    let mut cell_ids: Vec<i32> = rows.iter().map(|r| r.cell_id).collect();
+    cell_ids.sort_unstable();
+    cell_ids.dedup();
+    let mut logger_ids: Vec<i32> = rows
+        .iter()
+        .filter(|r| matches!(r.data, NewData::Power { .. }))
+        .filter_map(|r| r.logger_id)
+        .collect();
+    logger_ids.sort_unstable();
+    logger_ids.dedup();
+    let outcome =
+        crate::write_transaction(conn, |conn| store_in_transaction(conn, rows, now, member));
+    outcome.map_err(|e| name_missing(e, &cell_ids, &logger_ids))
+}
+
+/// Turns a foreign-key failure (Postgres checks existence through the inserts) into the unknown
+/// cell or logger it means.
+fn name_missing(err: StoreError, cell_ids: &[i32], logger_ids: &[i32]) -> StoreError {
+    match err {
+        StoreError::Db(DbError::ForeignKeyViolation { constraint }) => {
+            let only = |ids: &[i32]| if ids.len() == 1 { ids[0] } else { 0 };
+            if constraint.as_deref().is_some_and(|c| c.contains("logger")) {
+                StoreError::UnknownLogger(only(logger_ids))
+            } else {
+                StoreError::UnknownCell(only(cell_ids))
+            }
+        }
+        other => other,
+    }
+}
+
+/// [`store`] inside a transaction the caller owns.
+fn store_in_transaction(
+    conn: &mut DbConn,
+    rows: &[NewRow],
+    now: NaiveDateTime,
+    member: Option<&str>,
+) -> Result<usize, StoreError> {
+    let mut cell_ids: Vec<i32> = rows.iter().map(|r| r.cell_id).collect();
+    cell_ids.sort_unstable();
+    cell_ids.dedup();
+    if let Some(user) = member {
+        let allowed: Vec<i32> = crate::schema::cell_user::table
+            .filter(crate::schema::cell_user::user_id.eq(user))
+            .filter(crate::schema::cell_user::cell_id.eq_any(&cell_ids))
+            .select(crate::schema::cell_user::cell_id)
+            .load(conn)?;
+        if let Some(other) = cell_ids.iter().find(|id| !allowed.contains(id)) {
+            return Err(StoreError::NotMember(*other));
+        }
+    }
+    // Postgres reports which foreign key failed, so the inserts themselves check that cells and
+    // loggers exist; SQLite does not name the key, so it looks first (in-process, cheap).
+    if matches!(conn, DbConn::Sqlite(_)) {
         let found: Vec<i32> = cells::table
             .filter(cells::id.eq_any(&cell_ids))
             .select(cells::id)
@@ -116,13 +174,11 @@ pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<u
         if let Some(missing) = cell_ids.iter().find(|id| !found.contains(id)) {
             return Err(StoreError::UnknownCell(*missing));
         }
-        let mut logger_ids: Vec<i32> = rows
+        let logger_ids: Vec<i32> = rows
             .iter()
             .filter(|r| matches!(r.data, NewData::Power { .. }))
             .filter_map(|r| r.logger_id)
             .collect();
-        logger_ids.sort_unstable();
-        logger_ids.dedup();
         let found: Vec<i32> = loggers::table
             .filter(loggers::id.eq_any(&logger_ids))
             .select(loggers::id)
@@ -130,6 +186,16 @@ pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<u
         if let Some(missing) = logger_ids.iter().find(|id| !found.contains(id)) {
             return Err(StoreError::UnknownLogger(*missing));
         }
+    }
+    insert_rows(conn, rows, now)
+}
+
+fn insert_rows(
+    conn: &mut DbConn,
+    rows: &[NewRow],
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    {
         let mut series: HashMap<(i32, String, String), i32> = HashMap::new();
         let mut inserted = 0;
         for row in rows {
@@ -219,7 +285,7 @@ pub fn store(conn: &mut DbConn, rows: &[NewRow], now: NaiveDateTime) -> Result<u
             };
         }
         Ok(inserted)
-    })
+    }
 }
 
 /// The id of a (cell, name, measurement) series, created on first use; the first value's type
@@ -431,4 +497,43 @@ pub fn contents(conn: &mut DbConn, cell_id: i32) -> Result<CellContents, DbError
         has_teros,
         sensors,
     })
+}
+
+/// One upload of a group commit: its rows and whose membership it needs.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The rows, all or nothing.
+    pub rows: Vec<NewRow>,
+    /// When set, every cell must have this person as a member.
+    pub member: Option<String>,
+}
+
+/// Stores several uploads in one transaction (one commit, one fsync); a bad upload is refused
+/// alone (its own savepoint) while the others commit. The results are in upload order; a failed
+/// commit fails them all.
+pub fn store_many(
+    conn: &mut DbConn,
+    uploads: &[Upload],
+    now: NaiveDateTime,
+) -> Result<Vec<Result<usize, StoreError>>, DbError> {
+    // Optimistic first: every upload in one transaction, no savepoints. Almost always they are
+    // all valid; if one is not, the batch is rolled back and redone upload by upload.
+    let all_at_once = crate::write_transaction(conn, |conn| {
+        uploads
+            .iter()
+            .map(|u| store_in_transaction(conn, &u.rows, now, u.member.as_deref()))
+            .collect::<Result<Vec<usize>, StoreError>>()
+    });
+    match all_at_once {
+        Ok(counts) => Ok(counts.into_iter().map(Ok).collect()),
+        Err(StoreError::Db(DbError::Unavailable(why))) => Err(DbError::Unavailable(why)),
+        Err(_) => crate::write_transaction(conn, |conn| {
+            Ok::<_, DbError>(
+                uploads
+                    .iter()
+                    .map(|u| store(conn, &u.rows, now, u.member.as_deref()))
+                    .collect(),
+            )
+        }),
+    }
 }

@@ -1,0 +1,394 @@
+//! `loam-bench`: starts the real `loam` binary on a fresh Postgres database and measures
+//! 1. protobuf uploads with a device key at concurrency 1, 8 and 32 for a fixed time — uploads/s,
+//!    p50/p99 latency — then checks in the database that every acknowledged row is stored once;
+//! 2. reads of a year of power data (1,000,000 rows by default) with `resample=hour|day|none` —
+//!    p50/p95 latency — and the server's memory (idle RSS, peak RSS after the raw year read).
+//!
+//! `cargo run --release -p loam-bench -- --loam target/release/loam` (see README, "Benchmarks").
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use loam_db::Db;
+use prost::Message;
+
+/// Benchmarks a Loam binary against Postgres.
+#[derive(Parser)]
+struct Args {
+    /// The `loam` binary to measure.
+    #[arg(long, default_value = "target/release/loam")]
+    loam: String,
+    /// A Postgres URL where the bench may create and drop a database.
+    #[arg(
+        long,
+        env = "LOAM_TEST_PG_URL",
+        default_value = "postgres://root@127.0.0.1:5432/postgres"
+    )]
+    pg: String,
+    /// Seconds per upload concurrency level.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Upload concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    concurrency: Vec<usize>,
+    /// Power rows seeded for the read benchmark (spread over one year).
+    #[arg(long, default_value_t = 1_000_000)]
+    read_rows: i64,
+    /// Requests per resampled read measurement.
+    #[arg(long, default_value_t = 30)]
+    read_requests: usize,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of a process in MiB: (current, peak).
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+fn power_frame(ts: u32, cell: i64, logger: i64, v: f64, i: f64) -> Vec<u8> {
+    use loam_ingest::pb;
+    pb::Measurement {
+        meta: Some(pb::MeasurementMetadata {
+            cell_id: cell as u32,
+            logger_id: logger as u32,
+            ts,
+        }),
+        measurement: Some(pb::measurement::Measurement::Power(pb::PowerMeasurement {
+            voltage: v,
+            current: i,
+        })),
+    }
+    .encode_to_vec()
+}
+
+async fn start(
+    args: &Args,
+    database_url: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Server> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(&args.loam)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOAM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LOAM_DATA_DIR", data_dir)
+        .env("DATABASE_URL", database_url)
+        .env(
+            "LOAM_JWT_SECRET",
+            "bench-secret-0123456789abcdef0123456789abcdef",
+        )
+        .env("LOAM_LOG", "warn")
+        .env("LOAM_DB_POOL_SIZE", "32")
+        .env("LOAM_AUTH_FAILURES_PER_MINUTE", "1000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", args.loam))?;
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if http
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(server);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("loam did not become healthy within 60 s")
+}
+
+struct Site {
+    token: String,
+    email: String,
+    logger: i64,
+    key: String,
+}
+
+async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let value: serde_json::Value = res.json().await?;
+    if !status.is_success() {
+        bail!("{status}: {value}");
+    }
+    Ok(value)
+}
+
+async fn site(http: &reqwest::Client, base: &str) -> anyhow::Result<Site> {
+    let email = "bench@example.test".to_owned();
+    post_json(
+        http,
+        format!("{base}/api/auth/register"),
+        None,
+        serde_json::json!({"email": email, "password": "bench-password-1"}),
+    )
+    .await?;
+    let login = post_json(
+        http,
+        format!("{base}/api/auth/login"),
+        None,
+        serde_json::json!({"email": email, "password": "bench-password-1"}),
+    )
+    .await?;
+    let token = login["access_token"].as_str().context("token")?.to_owned();
+    let logger = post_json(
+        http,
+        format!("{base}/api/logger/"),
+        Some(&token),
+        serde_json::json!({"name": "bench-logger", "userEmail": email}),
+    )
+    .await?["logger_id"]
+        .as_i64()
+        .context("logger id")?;
+    let key = post_json(
+        http,
+        format!("{base}/api/logger/{logger}/keys"),
+        Some(&token),
+        serde_json::json!({"name": "bench", "scopes": ["ingest", "read"]}),
+    )
+    .await?["key"]
+        .as_str()
+        .context("key")?
+        .to_owned();
+    Ok(Site {
+        token,
+        email,
+        logger,
+        key,
+    })
+}
+
+async fn cell(http: &reqwest::Client, base: &str, site: &Site, name: &str) -> anyhow::Result<i64> {
+    let body = serde_json::json!({"name": name, "location": "bench", "latitude": 0.0, "longitude": 0.0, "archive": false, "userEmail": site.email});
+    post_json(http, format!("{base}/api/cell/"), Some(&site.token), body).await?["id"]
+        .as_i64()
+        .context("cell id")
+}
+
+async fn uploads(
+    args: &Args,
+    server: &Server,
+    db: &Db,
+    http: &reqwest::Client,
+    site: &Site,
+) -> anyhow::Result<()> {
+    println!(
+        "uploads (protobuf power, device key, {} s per level)",
+        args.seconds
+    );
+    println!(
+        "{:>11} {:>10} {:>9} {:>9} {:>8} {:>7} {:>9}",
+        "concurrency", "uploads/s", "p50 ms", "p99 ms", "non-2xx", "stored", "dupes"
+    );
+    for &level in &args.concurrency {
+        let cell_id = cell(http, &server.base, site, &format!("bench-uploads-{level}")).await?;
+        let deadline = Instant::now() + Duration::from_secs(args.seconds);
+        let url = Arc::new(format!("{}/api/sensor/", server.base));
+        let key = Arc::new(site.key.clone());
+        let mut workers = Vec::new();
+        for worker in 0..level {
+            let (http, url, key, logger) = (
+                http.clone(),
+                Arc::clone(&url),
+                Arc::clone(&key),
+                site.logger,
+            );
+            workers.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failures = 0u64;
+                let mut seq = 0u32;
+                // Unique device times per worker: 2021 onwards, one-second steps.
+                let base_ts = 1_609_459_200u32 + worker as u32 * 1_000_000;
+                while Instant::now() < deadline {
+                    let body = power_frame(base_ts + seq, cell_id, logger, 0.5, 0.001);
+                    seq += 1;
+                    let started = Instant::now();
+                    let res = http
+                        .post(url.as_str())
+                        .header("content-type", "application/octet-stream")
+                        .header("x-api-key", key.as_str())
+                        .body(body)
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status().is_success() => latencies.push(started.elapsed()),
+                        _ => failures += 1,
+                    }
+                }
+                (latencies, failures)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut failures = 0;
+        for w in workers {
+            let (l, f) = w.await?;
+            latencies.extend(l);
+            failures += f;
+        }
+        latencies.sort();
+        let ok = latencies.len() as i64;
+        let cell32 = i32::try_from(cell_id)?;
+        let (stored, distinct) = db
+            .run(move |c| loam_db::bench::power_counts(c, cell32))
+            .await?;
+        println!(
+            "{:>11} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>7} {:>9}",
+            level,
+            ok as f64 / args.seconds as f64,
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99),
+            failures,
+            if stored == ok { "all" } else { "MISSING" },
+            stored - distinct,
+        );
+        if stored != ok {
+            bail!("{ok} uploads were acknowledged but {stored} rows are stored");
+        }
+    }
+    Ok(())
+}
+
+async fn reads(
+    args: &Args,
+    server: &Server,
+    db: &Db,
+    http: &reqwest::Client,
+    site: &Site,
+) -> anyhow::Result<()> {
+    let cell_id = cell(http, &server.base, site, "bench-reads").await?;
+    let (cell32, logger32) = (i32::try_from(cell_id)?, i32::try_from(site.logger)?);
+    let rows = args.read_rows;
+    let year_start = 1_672_531_200; // 2023-01-01
+    let seeded = Instant::now();
+    db.run(move |c| loam_db::bench::seed_power_year(c, cell32, logger32, year_start, rows))
+        .await?;
+    println!(
+        "\nreads of one year ({rows} power rows, seeded in {:.1} s)",
+        seeded.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>9} {:>9} {:>9} {:>10} {:>12}",
+        "resample", "p50 ms", "p95 ms", "points", "peak RSS MiB"
+    );
+    let params = [
+        ("startTime", "Sun, 01 Jan 2023 00:00:00 GMT"),
+        ("endTime", "Sun, 31 Dec 2023 23:59:59 GMT"),
+    ];
+    for (resample, requests) in [
+        ("hour", args.read_requests),
+        ("day", args.read_requests),
+        ("none", 3),
+    ] {
+        let mut latencies = Vec::new();
+        let mut points = 0;
+        for _ in 0..requests {
+            let started = Instant::now();
+            let res = http
+                .get(format!("{}/api/power/{cell_id}", server.base))
+                .query(&params)
+                .query(&[("resample", resample)])
+                .header("x-api-key", &site.key)
+                .send()
+                .await?;
+            if !res.status().is_success() {
+                bail!("read failed: {}", res.status());
+            }
+            let body = res.bytes().await?;
+            latencies.push(started.elapsed());
+            points = serde_json::from_slice::<serde_json::Value>(&body)?["v"]
+                .as_array()
+                .map_or(0, Vec::len);
+        }
+        latencies.sort();
+        let (_, peak) = rss_mib(server.child.id());
+        println!(
+            "{:>9} {:>9.1} {:>9.1} {:>10} {:>12.1}",
+            resample,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.95),
+            points,
+            peak
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let name = format!("loam_bench_{}", std::process::id());
+    loam_db::testing::create_database(&args.pg, &name)?;
+    let url = format!(
+        "{}/{name}",
+        args.pg
+            .rsplit_once('/')
+            .map_or(args.pg.as_str(), |(base, _)| base)
+    );
+    let data_dir = std::env::temp_dir().join(&name);
+    let outcome = async {
+        let server = start(&args, &url, &data_dir).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (idle, _) = rss_mib(server.child.id());
+        println!("loam {} on Postgres; idle RSS {idle:.1} MiB\n", args.loam);
+        let db = Db::connect_postgres(&url, 2)?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let site = site(&http, &server.base).await?;
+        uploads(&args, &server, &db, &http, &site).await?;
+        reads(&args, &server, &db, &http, &site).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = loam_db::testing::drop_database(&args.pg, &name);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    outcome
+}
