@@ -77,7 +77,7 @@ pub(crate) fn add_power(
         }
         DbConn::Sqlite(c) => {
             for row in &rows {
-                upsert!(c, row.clone())?;
+                upsert!(c, *row)?;
             }
         }
     }
