@@ -15,6 +15,7 @@ mod routes;
 mod routing;
 pub mod server;
 pub mod state;
+mod streaming;
 pub mod uploads;
 
 pub use error::ApiError;

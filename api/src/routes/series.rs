@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use loam_db::measurements::Value;
 use loam_db::series::{Resample, Window};
 use loam_schemas::errors::ErrorResponse;
@@ -107,11 +108,14 @@ async fn power(
     caller: Caller,
     id: u32,
     params: HashMap<String, String>,
-) -> Result<Json<PowerSeries>, ApiError> {
+) -> Result<Response, ApiError> {
     let w = window(&params, POWER_PARAMS)?;
     let Some(cell) = readable(&state, &caller, id).await? else {
-        return Ok(Json(PowerSeries::default()));
+        return Ok(Json(PowerSeries::default()).into_response());
     };
+    if w.resample == Resample::None && !w.stream {
+        return Ok(crate::streaming::raw_power(state, cell, (w.start, w.end)));
+    }
     let points = state
         .db()
         .run(move |c| loam_db::series::power(c, cell, w))
@@ -123,7 +127,7 @@ async fn power(
         out.i.push(p.i);
         out.p.push(p.p);
     }
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }
 
 /// A cell's power series in mV, µA and µW.
@@ -145,7 +149,7 @@ pub(crate) async fn read_power(
     caller: Caller,
     Ids(id): Ids<u32>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<PowerSeries>, ApiError> {
+) -> Result<Response, ApiError> {
     power(state, caller, id, params).await
 }
 
@@ -156,7 +160,7 @@ pub(crate) async fn read_power_no_cell(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<PowerSeries>, ApiError> {
+) -> Result<Response, ApiError> {
     power(state, caller, 0, params).await
 }
 
