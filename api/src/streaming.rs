@@ -1,7 +1,7 @@
 //! Raw reads of long ranges, streamed: the answer keeps ENTS's column-wise JSON
 //! (`{"i": [...], "p": [...], "timestamp": [...], "v": [...]}`), written one column at a time from
-//! pages of rows, so the server's memory stays flat however long the range. Every pass reads the
-//! rows that existed when the read began (an id bound), so the columns always line up.
+//! time windows of rows, so the server's memory stays flat however long the range. Every pass
+//! reads the rows that existed when the read began (an id bound), so the columns always line up.
 
 use axum::body::{Body, Bytes};
 use axum::http::header;
@@ -12,8 +12,10 @@ use loam_schemas::wire::http_date;
 
 use crate::state::AppState;
 
-/// Rows fetched per page.
+/// Rows a window aims for; each window's span adapts to the data's density.
 const PAGE: i64 = 20_000;
+/// The first window's span, seconds.
+const FIRST_SPAN: i64 = 6 * 3600;
 
 /// How one power column is written from a row.
 type Column = (&'static str, fn(&PowerRow) -> String);
@@ -36,12 +38,77 @@ const POWER_COLUMNS: [Column; 4] = [
 
 struct Cursor {
     column: usize,
-    after: Option<(NaiveDateTime, i64)>,
+    /// Start of the next window; `None` at the start of a column.
+    from: Option<NaiveDateTime>,
+    span: i64,
     first_value: bool,
     max_id: Option<i64>,
 }
 
-/// Streams the raw power rows of a cell over `range`.
+fn failed(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// One step of the stream: the next window of the current column, as JSON text.
+async fn next_chunk(
+    state: &AppState,
+    cell: i32,
+    range: (NaiveDateTime, NaiveDateTime),
+    cursor: &mut Cursor,
+) -> Result<String, std::io::Error> {
+    let max_id = match cursor.max_id {
+        Some(id) => id,
+        None => {
+            let id = state
+                .db()
+                .run(loam_db::measurements::power_max_id)
+                .await
+                .map_err(failed)?;
+            cursor.max_id = Some(id);
+            id
+        }
+    };
+    let mut chunk = String::new();
+    if cursor.from.is_none() {
+        chunk.push(if cursor.column == 0 { '{' } else { ',' });
+        chunk.push_str(&format!("\"{}\":[", POWER_COLUMNS[cursor.column].0));
+    }
+    let from = cursor.from.unwrap_or(range.0);
+    let to = from + chrono::Duration::seconds(cursor.span);
+    let last = to >= range.1;
+    let to = if last { range.1 } else { to };
+    let page = state
+        .db()
+        .run(move |c| loam_db::measurements::power_window(c, cell, from, to, last, max_id))
+        .await
+        .map_err(failed)?;
+    let write = POWER_COLUMNS[cursor.column].1;
+    for row in &page {
+        if !cursor.first_value {
+            chunk.push(',');
+        }
+        cursor.first_value = false;
+        chunk.push_str(&write(row));
+    }
+    // Aim the next window at about PAGE rows.
+    let rows = i64::try_from(page.len()).unwrap_or(i64::MAX).max(1);
+    cursor.span = (cursor.span.saturating_mul(PAGE) / rows).clamp(60, 30 * 86_400);
+    if last {
+        chunk.push(']');
+        cursor.column += 1;
+        cursor.from = None;
+        cursor.span = FIRST_SPAN;
+        cursor.first_value = true;
+        if cursor.column == POWER_COLUMNS.len() {
+            chunk.push_str("}\n");
+        }
+    } else {
+        cursor.from = Some(to);
+    }
+    Ok(chunk)
+}
+
+/// Streams the raw power rows of a cell over `range` (inclusive).
 pub(crate) fn raw_power(
     state: AppState,
     cell: i32,
@@ -49,7 +116,8 @@ pub(crate) fn raw_power(
 ) -> Response {
     let start = Cursor {
         column: 0,
-        after: None,
+        from: None,
+        span: FIRST_SPAN,
         first_value: true,
         max_id: None,
     };
@@ -60,56 +128,13 @@ pub(crate) fn raw_power(
             if cursor.column == POWER_COLUMNS.len() {
                 return None;
             }
-            let max_id = match cursor.max_id {
-                Some(id) => id,
-                None => match state.db().run(loam_db::measurements::power_max_id).await {
-                    Ok(id) => {
-                        cursor.max_id = Some(id);
-                        id
-                    }
-                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-                },
-            };
-            let mut chunk = String::new();
-            if cursor.after.is_none() && cursor.first_value {
-                chunk.push(if cursor.column == 0 { '{' } else { ',' });
-                chunk.push_str(&format!("\"{}\":[", POWER_COLUMNS[cursor.column].0));
+            match next_chunk(&state, cell, range, &mut cursor).await {
+                Ok(chunk) => Some((
+                    Ok::<Bytes, std::io::Error>(Bytes::from(chunk)),
+                    Some(cursor),
+                )),
+                Err(e) => Some((Err(e), None)),
             }
-            let after = cursor.after;
-            let page = state
-                .db()
-                .run(move |c| {
-                    loam_db::measurements::power_page(c, cell, range, max_id, after, PAGE)
-                })
-                .await;
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-            };
-            let write = POWER_COLUMNS[cursor.column].1;
-            for (_, row) in &page {
-                if !cursor.first_value {
-                    chunk.push(',');
-                }
-                cursor.first_value = false;
-                chunk.push_str(&write(row));
-            }
-            match page.last() {
-                Some((id, row)) if page.len() as i64 == PAGE => cursor.after = Some((row.ts, *id)),
-                _ => {
-                    chunk.push(']');
-                    cursor.column += 1;
-                    cursor.after = None;
-                    cursor.first_value = true;
-                    if cursor.column == POWER_COLUMNS.len() {
-                        chunk.push_str("}\n");
-                    }
-                }
-            }
-            Some((
-                Ok::<Bytes, std::io::Error>(Bytes::from(chunk)),
-                Some(cursor),
-            ))
         }
     });
     (

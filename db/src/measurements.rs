@@ -538,55 +538,36 @@ pub fn store_many(
     }
 }
 
-/// A page of raw power rows for streaming: rows with id ≤ `max_id` (the rows that existed when
-/// the stream began, so every pass over the range sees the same rows), after `after` in (time,
-/// id) order.
-pub fn power_page(
+/// Raw power rows of a cell in `[from, to)` (or `[from, to]` when `last`), by time, limited to
+/// rows with id ≤ `max_id` (those that existed when a stream began, so every pass over the range
+/// sees the same rows). Time windows, not offsets, keep each page an index range scan.
+pub fn power_window(
     conn: &mut DbConn,
     cell_id: i32,
-    range: (NaiveDateTime, NaiveDateTime),
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    last: bool,
     max_id: i64,
-    after: Option<(NaiveDateTime, i64)>,
-    limit: i64,
-) -> Result<Vec<(i64, PowerRow)>, DbError> {
+) -> Result<Vec<PowerRow>, DbError> {
     let mut query = power_data::table
         .filter(power_data::cell_id.eq(cell_id))
-        .filter(power_data::ts.ge(range.0))
-        .filter(power_data::ts.le(range.1))
+        .filter(power_data::ts.ge(from))
         .filter(power_data::id.le(max_id))
         .into_boxed();
-    if let Some((ts, id)) = after {
-        query = query.filter(
-            power_data::ts
-                .gt(ts)
-                .or(power_data::ts.eq(ts).and(power_data::id.gt(id))),
-        );
-    }
-    let rows: Vec<(i64, NaiveDateTime, NaiveDateTime, Option<f64>, Option<f64>)> = query
+    query = if last {
+        query.filter(power_data::ts.le(to))
+    } else {
+        query.filter(power_data::ts.lt(to))
+    };
+    Ok(query
         .order((power_data::ts.asc(), power_data::id.asc()))
         .select((
-            power_data::id,
             power_data::ts,
             power_data::ts_server,
             power_data::voltage,
             power_data::current,
         ))
-        .limit(limit)
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, ts, ts_server, voltage, current)| {
-            (
-                id,
-                PowerRow {
-                    ts,
-                    ts_server,
-                    voltage,
-                    current,
-                },
-            )
-        })
-        .collect())
+        .load(conn)?)
 }
 
 /// The highest power-row id, the snapshot bound of a stream.
