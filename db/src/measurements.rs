@@ -516,14 +516,24 @@ pub fn store_many(
     uploads: &[Upload],
     now: NaiveDateTime,
 ) -> Result<Vec<Result<usize, StoreError>>, DbError> {
-    // Optimistic first: every upload in one transaction, no savepoints. Almost always they are
-    // all valid; if one is not, the batch is rolled back and redone upload by upload.
-    let all_at_once = crate::write_transaction(conn, |conn| {
-        uploads
+    // Optimistic first: every upload in one transaction, no savepoints (on Postgres, batches of
+    // power rows in one multi-row statement). Almost always they are all valid; if one is not,
+    // the batch is rolled back and redone upload by upload.
+    let only_power = uploads.iter().all(|u| {
+        u.rows
             .iter()
-            .map(|u| store_in_transaction(conn, &u.rows, now, u.member.as_deref()))
-            .collect::<Result<Vec<usize>, StoreError>>()
+            .all(|r| matches!(r.data, NewData::Power { .. }))
     });
+    let all_at_once = if only_power && matches!(conn, DbConn::Postgres(_)) {
+        crate::write_transaction(conn, |conn| bulk_power(conn, uploads, now))
+    } else {
+        crate::write_transaction(conn, |conn| {
+            uploads
+                .iter()
+                .map(|u| store_in_transaction(conn, &u.rows, now, u.member.as_deref()))
+                .collect::<Result<Vec<usize>, StoreError>>()
+        })
+    };
     match all_at_once {
         Ok(counts) => Ok(counts.into_iter().map(Ok).collect()),
         Err(StoreError::Db(DbError::Unavailable(why))) => Err(DbError::Unavailable(why)),
@@ -536,6 +546,81 @@ pub fn store_many(
             )
         }),
     }
+}
+
+/// Power uploads in three statements however many there are: one membership check per
+/// uploader, one multi-row insert that returns the rows that were new, one rollup upsert.
+fn bulk_power(
+    conn: &mut DbConn,
+    uploads: &[Upload],
+    now: NaiveDateTime,
+) -> Result<Vec<usize>, StoreError> {
+    use crate::schema::cell_user;
+    let mut members: HashMap<&str, Vec<i32>> = HashMap::new();
+    for u in uploads {
+        if let Some(member) = u.member.as_deref() {
+            members
+                .entry(member)
+                .or_default()
+                .extend(u.rows.iter().map(|r| r.cell_id));
+        }
+    }
+    for (member, mut cells) in members {
+        cells.sort_unstable();
+        cells.dedup();
+        let allowed: Vec<i32> = cell_user::table
+            .filter(cell_user::user_id.eq(member))
+            .filter(cell_user::cell_id.eq_any(&cells))
+            .select(cell_user::cell_id)
+            .load(conn)?;
+        if let Some(other) = cells.iter().find(|c| !allowed.contains(c)) {
+            return Err(StoreError::NotMember(*other));
+        }
+    }
+    let values: Vec<_> = uploads
+        .iter()
+        .flat_map(|u| &u.rows)
+        .filter_map(|r| match r.data {
+            NewData::Power { voltage, current } => Some((
+                power_data::cell_id.eq(r.cell_id),
+                power_data::logger_id.eq(r.logger_id),
+                power_data::ts.eq(r.ts),
+                power_data::voltage.eq(Some(voltage)),
+                power_data::current.eq(Some(current)),
+                power_data::ts_server.eq(now),
+            )),
+            _ => None,
+        })
+        .collect();
+    let DbConn::Postgres(pg) = conn else {
+        return Err(StoreError::Db(DbError::Unavailable(
+            "bulk inserts are written for Postgres".into(),
+        )));
+    };
+    let new: Vec<(i32, Option<i32>, NaiveDateTime, Option<f64>, Option<f64>)> =
+        diesel::insert_into(power_data::table)
+            .values(&values)
+            .on_conflict_do_nothing()
+            .returning((
+                power_data::cell_id,
+                power_data::logger_id,
+                power_data::ts,
+                power_data::voltage,
+                power_data::current,
+            ))
+            .get_results(pg)?;
+    crate::rollups::add_power_many(conn, &new)?;
+    let fresh: std::collections::HashSet<(i32, Option<i32>, NaiveDateTime)> =
+        new.iter().map(|(c, l, t, _, _)| (*c, *l, *t)).collect();
+    Ok(uploads
+        .iter()
+        .map(|u| {
+            u.rows
+                .iter()
+                .filter(|r| fresh.contains(&(r.cell_id, r.logger_id, r.ts)))
+                .count()
+        })
+        .collect())
 }
 
 /// Raw power rows of a cell in `[from, to)` (or `[from, to]` when `last`), by time, limited to

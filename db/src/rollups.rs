@@ -84,6 +84,62 @@ pub(crate) fn add_power(
     Ok(())
 }
 
+/// Adds many new power rows `(cell, logger, ts, volts, amps)` in one statement, summed per
+/// bucket first (one statement may not touch a bucket twice).
+pub(crate) fn add_power_many(
+    conn: &mut DbConn,
+    rows: &[(i32, Option<i32>, NaiveDateTime, Option<f64>, Option<f64>)],
+) -> Result<(), DbError> {
+    let mut sums: std::collections::BTreeMap<(i32, i32, i64), [(i64, f64); 3]> =
+        std::collections::BTreeMap::new();
+    for (cell, _, ts, v, i) in rows {
+        for width in WIDTHS {
+            let entry = sums.entry((*cell, width, bucket(*ts, width))).or_default();
+            for (slot, (n, s)) in
+                entry
+                    .iter_mut()
+                    .zip([part(*v), part(*i), part(v.zip(*i).map(|(v, i)| v * i))])
+            {
+                slot.0 += n;
+                slot.1 += s;
+            }
+        }
+    }
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<_> = sums
+        .into_iter()
+        .map(|((cell, width, b), [(nv, sv), (ni, si), (np, sp)])| {
+            (
+                pr::cell_id.eq(cell),
+                pr::width.eq(width),
+                pr::bucket.eq(b),
+                pr::n_v.eq(nv),
+                pr::sum_v.eq(sv),
+                pr::n_i.eq(ni),
+                pr::sum_i.eq(si),
+                pr::n_p.eq(np),
+                pr::sum_p.eq(sp),
+            )
+        })
+        .collect();
+    crate::on_backend!(conn, c => diesel::insert_into(pr::table)
+        .values(&values)
+        .on_conflict((pr::cell_id, pr::width, pr::bucket))
+        .do_update()
+        .set((
+            pr::n_v.eq(pr::n_v + excluded(pr::n_v)),
+            pr::sum_v.eq(pr::sum_v + excluded(pr::sum_v)),
+            pr::n_i.eq(pr::n_i + excluded(pr::n_i)),
+            pr::sum_i.eq(pr::sum_i + excluded(pr::sum_i)),
+            pr::n_p.eq(pr::n_p + excluded(pr::n_p)),
+            pr::sum_p.eq(pr::sum_p + excluded(pr::sum_p)),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
 /// VWC in (0, 1] is a fraction; rollups sum percent, so averages come out in percent.
 fn vwc_percent(v: Option<f64>) -> Option<f64> {
     v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
