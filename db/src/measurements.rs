@@ -655,6 +655,79 @@ pub fn power_window(
         .load(conn)?)
 }
 
+/// Raw TEROS rows in a time window (see [`power_window`]).
+pub fn teros_window(
+    conn: &mut DbConn,
+    cell_id: i32,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    last: bool,
+    max_id: i64,
+) -> Result<Vec<TerosRow>, DbError> {
+    let mut query = teros_data::table
+        .filter(teros_data::cell_id.eq(cell_id))
+        .filter(teros_data::ts.ge(from))
+        .filter(teros_data::id.le(max_id))
+        .into_boxed();
+    query = if last {
+        query.filter(teros_data::ts.le(to))
+    } else {
+        query.filter(teros_data::ts.lt(to))
+    };
+    Ok(query
+        .order((teros_data::ts.asc(), teros_data::id.asc()))
+        .select((
+            teros_data::ts,
+            teros_data::ts_server,
+            teros_data::vwc,
+            teros_data::raw_vwc,
+            teros_data::temp,
+            teros_data::ec,
+        ))
+        .load(conn)?)
+}
+
+/// Raw values of a generic series in a time window (see [`power_window`]).
+pub fn sensor_window(
+    conn: &mut DbConn,
+    sensor_id: i32,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    last: bool,
+    max_id: i64,
+) -> Result<Vec<SensorValue>, DbError> {
+    let mut query = data::table
+        .filter(data::sensor_id.eq(sensor_id))
+        .filter(data::ts.ge(from))
+        .filter(data::id.le(max_id))
+        .into_boxed();
+    query = if last {
+        query.filter(data::ts.le(to))
+    } else {
+        query.filter(data::ts.lt(to))
+    };
+    Ok(query
+        .order((data::ts.asc(), data::id.asc()))
+        .select((data::ts, data::float_val, data::int_val))
+        .load(conn)?)
+}
+
+/// The highest TEROS-row id, the snapshot bound of a stream.
+pub fn teros_max_id(conn: &mut DbConn) -> Result<i64, DbError> {
+    Ok(teros_data::table
+        .select(diesel::dsl::max(teros_data::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
+
+/// The highest generic-value id, the snapshot bound of a stream.
+pub fn data_max_id(conn: &mut DbConn) -> Result<i64, DbError> {
+    Ok(data::table
+        .select(diesel::dsl::max(data::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
+
 /// The highest power-row id, the snapshot bound of a stream.
 pub fn power_max_id(conn: &mut DbConn) -> Result<i64, DbError> {
     Ok(power_data::table

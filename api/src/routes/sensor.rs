@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -186,7 +185,7 @@ pub(crate) async fn read_sensor(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<SensorSeriesResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     super::series::sensor(state, caller, params).await
 }
 
@@ -205,6 +204,6 @@ pub(crate) async fn read_sensor_json(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<SensorSeriesResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     super::series::sensor(state, caller, params).await
 }

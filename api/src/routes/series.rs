@@ -114,7 +114,11 @@ async fn power(
         return Ok(Json(PowerSeries::default()).into_response());
     };
     if w.resample == Resample::None && !w.stream {
-        return Ok(crate::streaming::raw_power(state, cell, (w.start, w.end)));
+        return Ok(crate::streaming::raw(
+            state,
+            crate::streaming::Raw::Power(cell),
+            (w.start, w.end),
+        ));
     }
     let points = state
         .db()
@@ -169,11 +173,18 @@ async fn teros(
     caller: Caller,
     id: u32,
     params: HashMap<String, String>,
-) -> Result<Json<TerosSeries>, ApiError> {
+) -> Result<Response, ApiError> {
     let w = window(&params, POWER_PARAMS)?;
     let Some(cell) = readable(&state, &caller, id).await? else {
-        return Ok(Json(TerosSeries::default()));
+        return Ok(Json(TerosSeries::default()).into_response());
     };
+    if w.resample == Resample::None && !w.stream {
+        return Ok(crate::streaming::raw(
+            state,
+            crate::streaming::Raw::Teros(cell),
+            (w.start, w.end),
+        ));
+    }
     let points = state
         .db()
         .run(move |c| loam_db::series::teros(c, cell, w))
@@ -186,7 +197,7 @@ async fn teros(
         out.temp.push(p.temp);
         out.ec.push(p.ec);
     }
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }
 
 /// A cell's TEROS-12 series (VWC in %).
@@ -208,7 +219,7 @@ pub(crate) async fn read_teros(
     caller: Caller,
     Ids(id): Ids<u32>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<TerosSeries>, ApiError> {
+) -> Result<Response, ApiError> {
     teros(state, caller, id, params).await
 }
 
@@ -219,7 +230,7 @@ pub(crate) async fn read_teros_no_cell(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<TerosSeries>, ApiError> {
+) -> Result<Response, ApiError> {
     teros(state, caller, 0, params).await
 }
 
@@ -228,7 +239,7 @@ pub(crate) async fn sensor(
     state: AppState,
     caller: Caller,
     params: HashMap<String, String>,
-) -> Result<Json<SensorSeriesResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let w = window(&params, SENSOR_PARAMS)?;
     let required = |name: &str| {
         params
@@ -244,14 +255,32 @@ pub(crate) async fn sensor(
         .parse()
         .map_err(|_| bad("invalid_cell", "cellId must be an unsigned integer"))?;
     let Some(cell) = readable(&state, &caller, cell_id).await? else {
-        return Ok(Json(SensorSeriesResponse::default()));
+        return Ok(Json(SensorSeriesResponse::default()).into_response());
     };
+    if w.resample == Resample::None || w.stream {
+        let (n, m) = (name.clone(), measurement.clone());
+        let found = state
+            .db()
+            .run(move |c| loam_db::measurements::find_sensor(c, cell, &n, &m))
+            .await?;
+        let Some(sensor) = found else {
+            return Ok(Json(SensorSeriesResponse::default()).into_response());
+        };
+        let raw = crate::streaming::Raw::Sensor {
+            id: sensor.id,
+            is_int: sensor.data_type == "int",
+            measurement: sensor.measurement,
+            data_type: sensor.data_type,
+            unit: sensor.unit.unwrap_or_default(),
+        };
+        return Ok(crate::streaming::raw(state, raw, (w.start, w.end)));
+    }
     let series = state
         .db()
         .run(move |c| loam_db::series::sensor(c, cell, &name, &measurement, w))
         .await?;
     let Some(sensor) = series.sensor else {
-        return Ok(Json(SensorSeriesResponse::default()));
+        return Ok(Json(SensorSeriesResponse::default()).into_response());
     };
     let mut out = SensorSeriesResponse {
         measurement: sensor.measurement,
@@ -269,5 +298,5 @@ pub(crate) async fn sensor(
             None => serde_json::Value::Null,
         });
     }
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }
