@@ -597,18 +597,17 @@ fn bulk_power(
             "bulk inserts are written for Postgres".into(),
         )));
     };
-    let new: Vec<(i32, Option<i32>, NaiveDateTime, Option<f64>, Option<f64>)> =
-        diesel::insert_into(power_data::table)
-            .values(&values)
-            .on_conflict_do_nothing()
-            .returning((
-                power_data::cell_id,
-                power_data::logger_id,
-                power_data::ts,
-                power_data::voltage,
-                power_data::current,
-            ))
-            .get_results(pg)?;
+    let new: Vec<crate::rollups::NewPower> = diesel::insert_into(power_data::table)
+        .values(&values)
+        .on_conflict_do_nothing()
+        .returning((
+            power_data::cell_id,
+            power_data::logger_id,
+            power_data::ts,
+            power_data::voltage,
+            power_data::current,
+        ))
+        .get_results(pg)?;
     crate::rollups::add_power_many(conn, &new)?;
     let fresh: std::collections::HashSet<(i32, Option<i32>, NaiveDateTime)> =
         new.iter().map(|(c, l, t, _, _)| (*c, *l, *t)).collect();

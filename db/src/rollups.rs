@@ -12,6 +12,9 @@ use crate::{DbConn, DbError};
 /// One rollup bucket: its start (Unix seconds) and `(count, sum)` per column.
 pub(crate) type Bucket<const N: usize> = (i64, [(i64, f64); N]);
 
+/// A freshly inserted power row: (cell, logger, time, volts, amps).
+pub(crate) type NewPower = (i32, Option<i32>, NaiveDateTime, Option<f64>, Option<f64>);
+
 /// The bucket widths kept, in seconds.
 pub const WIDTHS: [i32; 2] = [3600, 86_400];
 
@@ -86,10 +89,7 @@ pub(crate) fn add_power(
 
 /// Adds many new power rows `(cell, logger, ts, volts, amps)` in one statement, summed per
 /// bucket first (one statement may not touch a bucket twice).
-pub(crate) fn add_power_many(
-    conn: &mut DbConn,
-    rows: &[(i32, Option<i32>, NaiveDateTime, Option<f64>, Option<f64>)],
-) -> Result<(), DbError> {
+pub(crate) fn add_power_many(conn: &mut DbConn, rows: &[NewPower]) -> Result<(), DbError> {
     let mut sums: std::collections::BTreeMap<(i32, i32, i64), [(i64, f64); 3]> =
         std::collections::BTreeMap::new();
     for (cell, _, ts, v, i) in rows {
