@@ -263,6 +263,17 @@ pub fn add_member(conn: &mut DbConn, cell_id: i32, user_id: &str) -> Result<bool
     })
 }
 
+/// Removes a member; false when they were not one.
+pub fn remove_member(conn: &mut DbConn, cell_id: i32, user_id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(
+        cell_user::table
+            .filter(cell_user::cell_id.eq(cell_id))
+            .filter(cell_user::user_id.eq(user_id)),
+    )
+    .execute(conn)?
+        > 0)
+}
+
 /// Replaces the member set; unknown user ids are refused and nothing changes.
 pub fn replace_members(
     conn: &mut DbConn,

@@ -212,6 +212,15 @@ pub struct UsersAssigned {
     pub users: Vec<MemberResponse>,
 }
 
+/// `GET /api/users/{id}/cells`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserCells {
+    /// The person.
+    pub user: MemberResponse,
+    /// The cells they are a member of.
+    pub cells: Vec<CellResponse>,
+}
+
 /// `POST /api/logger/{id}/keys`.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]

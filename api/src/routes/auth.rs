@@ -225,3 +225,13 @@ pub(crate) async fn oauth_token(
     )
         .into_response())
 }
+
+/// ENTS's vestigial server session: nothing ever signs one in, so it always answers 401.
+#[utoipa::path(get, path = "/api/session", tag = "auth",
+    responses((status = 401, description = "`{\"message\": \"Unauthorized\"}` (sessions are cookies + JWTs now)")))]
+pub(crate) async fn session() -> ApiError {
+    ApiError::Ents {
+        status: StatusCode::UNAUTHORIZED,
+        body: serde_json::json!({"message": "Unauthorized"}),
+    }
+}

@@ -290,3 +290,10 @@ pub(crate) async fn list_cell_sensors(
             .collect(),
     ))
 }
+
+/// ENTS accepted `POST /api/cell/id` and did nothing; kept for old clients.
+#[utoipa::path(post, path = "/api/cell/id", tag = "cells",
+    responses((status = 200, description = "Nothing happens; the body is `null`")))]
+pub(crate) async fn post_cell_ids_noop() -> Json<Option<()>> {
+    Json(None)
+}

@@ -5,7 +5,7 @@ use axum::extract::State;
 use loam_db::DbError;
 use loam_db::models::User;
 use loam_schemas::errors::ErrorResponse;
-use loam_schemas::resources::{MemberResponse, Shared, UsersAssigned};
+use loam_schemas::resources::{MemberResponse, Shared, UserCells, UsersAssigned};
 use serde_json::Value;
 
 use crate::access::{self, Need};
@@ -161,4 +161,109 @@ pub(crate) async fn share_cell(
             user: member(user),
         })),
     }
+}
+
+async fn member_target(
+    state: &AppState,
+    caller: &Caller,
+    cell: u32,
+    user_id: String,
+) -> Result<(i32, User), ApiError> {
+    let cell = access::cell(state, caller, cell, Need::Write).await?;
+    let user = state
+        .db()
+        .run(move |c| loam_db::users::find(c, &user_id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    Ok((cell.id, user))
+}
+
+/// Adds one member by user id (ENTS's route, which was broken there).
+#[utoipa::path(put, path = "/api/cell/{cell_id}/users/{user_id}", tag = "sharing",
+    params(("cell_id" = u32, Path, description = "Cell id"), ("user_id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "Added", body = Shared),
+        (status = 400, description = "Already a member", body = ErrorResponse),
+        (status = 404, description = "No such cell (or not yours) or user", body = ErrorResponse),
+    ))]
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids((cell_id, user_id)): Ids<(u32, String)>,
+) -> Result<Json<Shared>, ApiError> {
+    let (cell, user) = member_target(&state, &caller, cell_id, user_id).await?;
+    let id = user.id.clone();
+    if !state
+        .db()
+        .run(move |c| loam_db::cells::add_member(c, cell, &id))
+        .await?
+    {
+        return Err(ApiError::bad_request(
+            "already_member",
+            "User already assigned to cell",
+        ));
+    }
+    Ok(Json(Shared {
+        message: "User added to cell successfully",
+        user: member(user),
+    }))
+}
+
+/// Removes one member by user id.
+#[utoipa::path(delete, path = "/api/cell/{cell_id}/users/{user_id}", tag = "sharing",
+    params(("cell_id" = u32, Path, description = "Cell id"), ("user_id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "Removed", body = loam_schemas::auth::MessageResponse),
+        (status = 404, description = "No such cell (or not yours), user, or membership", body = ErrorResponse),
+    ))]
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids((cell_id, user_id)): Ids<(u32, String)>,
+) -> Result<Json<loam_schemas::auth::MessageResponse>, ApiError> {
+    let (cell, user) = member_target(&state, &caller, cell_id, user_id).await?;
+    if !state
+        .db()
+        .run(move |c| loam_db::cells::remove_member(c, cell, &user.id))
+        .await?
+    {
+        return Err(ApiError::NotFound("User not assigned to this cell".into()));
+    }
+    Ok(Json(loam_schemas::auth::MessageResponse {
+        message: "User removed from cell successfully".into(),
+    }))
+}
+
+/// A person's cells (their own listing; admins may look at anyone's).
+#[utoipa::path(get, path = "/api/users/{user_id}/cells", tag = "sharing",
+    params(("user_id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "The person and their cells", body = UserCells),
+        (status = 404, description = "No such user (or not you)", body = ErrorResponse),
+    ))]
+pub(crate) async fn user_cells(
+    State(state): State<AppState>,
+    person: crate::identity::Person,
+    Ids(user_id): Ids<String>,
+) -> Result<Json<UserCells>, ApiError> {
+    if !person.is_admin && person.user_id != user_id {
+        return Err(ApiError::NotFound("User not found".into()));
+    }
+    let (user, cells) = state
+        .db()
+        .run(move |c| {
+            let user = loam_db::users::find(c, &user_id)?;
+            let cells = loam_db::cells::list(
+                c,
+                &loam_db::cells::Visibility::MemberOnly(user_id.clone()),
+                &Default::default(),
+            )?;
+            Ok((user, cells))
+        })
+        .await?;
+    let user = user.ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    Ok(Json(UserCells {
+        user: member(user),
+        cells: cells.into_iter().map(super::cells::cell_response).collect(),
+    }))
 }
