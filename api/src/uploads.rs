@@ -62,12 +62,13 @@ pub(crate) async fn store(
                         raw_vwc,
                         temp,
                         ec,
+                        water_pot,
                     } => NewData::Teros {
                         vwc: *vwc,
                         raw_vwc: *raw_vwc,
                         temp: *temp,
                         ec: ec.and_then(|e| i32::try_from(e).ok()),
-                        water_pot: None,
+                        water_pot: *water_pot,
                     },
                     RowData::Sensor {
                         name,

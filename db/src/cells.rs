@@ -96,6 +96,15 @@ pub fn find(conn: &mut DbConn, id: i32) -> Result<Option<Cell>, DbError> {
         .optional()?)
 }
 
+/// The cell with this name, if any.
+pub fn find_by_name(conn: &mut DbConn, name: &str) -> Result<Option<Cell>, DbError> {
+    Ok(cells::table
+        .select(Cell::as_select())
+        .filter(cells::name.eq(name))
+        .first(conn)
+        .optional()?)
+}
+
 /// Whether `user_id` is a member of the cell.
 pub fn is_member(conn: &mut DbConn, cell_id: i32, user_id: &str) -> Result<bool, DbError> {
     let n: i64 = cell_user::table

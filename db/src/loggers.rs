@@ -27,6 +27,15 @@ pub fn find(conn: &mut DbConn, id: i32) -> Result<Option<Logger>, DbError> {
         .optional()?)
 }
 
+/// The logger with this name, if any.
+pub fn find_by_name(conn: &mut DbConn, name: &str) -> Result<Option<Logger>, DbError> {
+    Ok(loggers::table
+        .select(Logger::as_select())
+        .filter(loggers::name.eq(name))
+        .first(conn)
+        .optional()?)
+}
+
 /// Creates a logger and returns its id; a taken name is a unique violation.
 pub fn insert(conn: &mut DbConn, logger: &NewLogger<'_>) -> Result<i32, DbError> {
     crate::write_transaction(conn, |conn| {

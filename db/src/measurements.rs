@@ -734,3 +734,84 @@ pub fn power_max_id(conn: &mut DbConn) -> Result<i64, DbError> {
         .first::<Option<i64>>(conn)?
         .unwrap_or(0))
 }
+
+/// A stored power row as ENTS's legacy insert echoes it.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct StoredPower {
+    /// Row id.
+    pub id: i64,
+    /// Device time.
+    pub ts: NaiveDateTime,
+    /// Insert time.
+    pub ts_server: NaiveDateTime,
+    /// Volts.
+    pub voltage: Option<f64>,
+    /// Amps.
+    pub current: Option<f64>,
+}
+
+/// The power row of (cell, logger, time), if stored.
+pub fn find_power(
+    conn: &mut DbConn,
+    cell_id: i32,
+    logger_id: i32,
+    ts: NaiveDateTime,
+) -> Result<Option<StoredPower>, DbError> {
+    Ok(power_data::table
+        .filter(power_data::cell_id.eq(cell_id))
+        .filter(power_data::logger_id.eq(logger_id))
+        .filter(power_data::ts.eq(ts))
+        .select((
+            power_data::id,
+            power_data::ts,
+            power_data::ts_server,
+            power_data::voltage,
+            power_data::current,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// A stored TEROS row as ENTS's legacy insert echoes it.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct StoredTeros {
+    /// Row id.
+    pub id: i64,
+    /// Device time.
+    pub ts: NaiveDateTime,
+    /// Insert time.
+    pub ts_server: NaiveDateTime,
+    /// Calibrated VWC.
+    pub vwc: Option<f64>,
+    /// Raw counts.
+    pub raw_vwc: Option<f64>,
+    /// °C.
+    pub temp: Option<f64>,
+    /// µS/cm.
+    pub ec: Option<i32>,
+    /// kPa.
+    pub water_pot: Option<f64>,
+}
+
+/// The TEROS row of (cell, time), if stored.
+pub fn find_teros(
+    conn: &mut DbConn,
+    cell_id: i32,
+    ts: NaiveDateTime,
+) -> Result<Option<StoredTeros>, DbError> {
+    Ok(teros_data::table
+        .filter(teros_data::cell_id.eq(cell_id))
+        .filter(teros_data::ts.eq(ts))
+        .select((
+            teros_data::id,
+            teros_data::ts,
+            teros_data::ts_server,
+            teros_data::vwc,
+            teros_data::raw_vwc,
+            teros_data::temp,
+            teros_data::ec,
+            teros_data::water_pot,
+        ))
+        .first(conn)
+        .optional()?)
+}

@@ -201,6 +201,7 @@ pub(crate) fn teros(
             raw_vwc: vwc_raw,
             temp,
             ec,
+            water_pot: None,
         },
     };
     (

@@ -66,6 +66,8 @@ pub enum RowData {
         temp: f64,
         /// µS/cm.
         ec: Option<i64>,
+        /// Water potential, kPa (only the legacy JSON insert carries it).
+        water_pot: Option<f64>,
     },
     /// One value of a generic sensor series.
     Sensor {

@@ -65,3 +65,82 @@ pub struct SensorSeriesResponse {
     /// The unit, or "".
     pub unit: String,
 }
+
+/// ENTS's legacy `POST /api/power/`: a power reading addressed by logger and cell names.
+#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+pub struct LegacyPowerInsert {
+    /// Logger name (must exist).
+    #[validate(length(min = 1, max = 255))]
+    pub logger: String,
+    /// Cell name (must exist).
+    #[validate(length(min = 1, max = 255))]
+    pub cell: String,
+    /// Device time, Unix seconds.
+    pub ts: f64,
+    /// Volts.
+    pub v: f64,
+    /// Amps.
+    pub i: f64,
+    /// Ignored (ENTS accepted it).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// The stored power row, echoed with keys sorted as ENTS's `jsonify` wrote them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LegacyPowerRow {
+    /// Amps.
+    pub current: Option<f64>,
+    /// Row id.
+    pub id: i64,
+    /// Device time, ISO 8601 naive UTC.
+    pub ts: String,
+    /// Insert time, ISO 8601 naive UTC.
+    pub ts_server: String,
+    /// Volts.
+    pub voltage: Option<f64>,
+}
+
+/// ENTS's legacy `POST /api/teros/`: a TEROS reading addressed by cell name.
+#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+pub struct LegacyTerosInsert {
+    /// Cell name (must exist).
+    #[validate(length(min = 1, max = 255))]
+    pub cell: String,
+    /// Device time, Unix seconds.
+    pub ts: f64,
+    /// Calibrated VWC.
+    pub vwc: f64,
+    /// Raw counts.
+    pub raw_vwc: f64,
+    /// °C.
+    pub temp: f64,
+    /// µS/cm (rounded to an integer).
+    pub ec: f64,
+    /// kPa.
+    pub water_pot: Option<f64>,
+    /// Ignored (ENTS accepted it).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// The stored TEROS row, keys sorted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LegacyTerosRow {
+    /// µS/cm.
+    pub ec: Option<i32>,
+    /// Row id.
+    pub id: i64,
+    /// Raw counts.
+    pub raw_vwc: Option<f64>,
+    /// °C.
+    pub temp: Option<f64>,
+    /// Device time, ISO 8601 naive UTC.
+    pub ts: String,
+    /// Insert time, ISO 8601 naive UTC.
+    pub ts_server: String,
+    /// Calibrated VWC as stored.
+    pub vwc: Option<f64>,
+    /// kPa.
+    pub water_pot: Option<f64>,
+}

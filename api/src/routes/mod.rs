@@ -5,6 +5,7 @@ pub(crate) mod cells;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod insights;
+pub(crate) mod legacy;
 pub(crate) mod loggers;
 pub(crate) mod members;
 pub(crate) mod sensor;
@@ -56,6 +57,8 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .person_or_key(routes!(members::user_cells))
         .device(routes!(sensor::upload_sensor))
         .device(routes!(sensor::upload_sensor_json))
+        .device(routes!(legacy::insert_power))
+        .device(routes!(legacy::insert_teros))
         .public(routes!(sensor::read_sensor))
         .public(routes!(sensor::read_sensor_json))
         .public(routes!(insights::data_availability))

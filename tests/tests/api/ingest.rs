@@ -14,6 +14,7 @@ backend_tests!(
     generic_messages_are_all_or_nothing,
     ttn_webhooks_follow_ents,
     json_uploads_refuse_bad_fields,
+    legacy_inserts_by_name_need_existing_names,
 );
 
 /// 2024-01-13 18:00:05 UTC.
@@ -352,4 +353,63 @@ async fn json_uploads_refuse_bad_fields(backend: Backend) {
         .await
         .expect("req");
     assert_eq!(wrong.status(), 415);
+}
+
+async fn legacy_inserts_by_name_need_existing_names(backend: Backend) {
+    let s = site(backend, true).await;
+    let power =
+        json!({"logger": "logger-1", "cell": "field-1", "ts": T0 + 200, "v": 0.5, "i": 0.001});
+    let first: Value = s
+        .app
+        .post_json("/api/power/", &power)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (
+            first["voltage"].as_f64(),
+            first["current"].as_f64(),
+            first["ts"].as_str()
+        ),
+        (Some(0.5), Some(0.001), Some("2024-01-13T18:03:25"))
+    );
+    let again: Value = s
+        .app
+        .post_json("/api/power/", &power)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["id"], first["id"], "a retry is the same row");
+    let unknown = s
+        .app
+        .post_json(
+            "/api/power/",
+            &json!({"logger": "nope", "cell": "field-1", "ts": T0, "v": 1.0, "i": 1.0}),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404, "names are never created");
+    let teros = json!({"cell": "field-1", "ts": T0 + 300, "vwc": 0.3, "raw_vwc": 2500.0, "temp": 20.1, "ec": 100.7, "water_pot": null});
+    let row: Value = s
+        .app
+        .post_json("/api/teros/", &teros)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (row["ec"].as_i64(), row["vwc"].as_f64()),
+        (Some(101), Some(0.3))
+    );
+    let missing = s
+        .app
+        .post_json("/api/teros/", &json!({"cell": "field-1"}))
+        .await;
+    assert_eq!(missing.status(), 422);
+    let strict = site(backend, false).await;
+    assert_eq!(
+        strict.app.post_json("/api/power/", &power).await.status(),
+        401
+    );
 }
