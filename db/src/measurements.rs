@@ -338,18 +338,7 @@ pub fn power_rows(
     start: NaiveDateTime,
     end: NaiveDateTime,
 ) -> Result<Vec<PowerRow>, DbError> {
-    Ok(power_data::table
-        .filter(power_data::cell_id.eq(cell_id))
-        .filter(power_data::ts.ge(start))
-        .filter(power_data::ts.le(end))
-        .order((power_data::ts.asc(), power_data::id.asc()))
-        .select((
-            power_data::ts,
-            power_data::ts_server,
-            power_data::voltage,
-            power_data::current,
-        ))
-        .load(conn)?)
+    power_window(conn, cell_id, start, end, true, i64::MAX)
 }
 
 /// A stored TEROS row.
@@ -376,20 +365,7 @@ pub fn teros_rows(
     start: NaiveDateTime,
     end: NaiveDateTime,
 ) -> Result<Vec<TerosRow>, DbError> {
-    Ok(teros_data::table
-        .filter(teros_data::cell_id.eq(cell_id))
-        .filter(teros_data::ts.ge(start))
-        .filter(teros_data::ts.le(end))
-        .order((teros_data::ts.asc(), teros_data::id.asc()))
-        .select((
-            teros_data::ts,
-            teros_data::ts_server,
-            teros_data::vwc,
-            teros_data::raw_vwc,
-            teros_data::temp,
-            teros_data::ec,
-        ))
-        .load(conn)?)
+    teros_window(conn, cell_id, start, end, true, i64::MAX)
 }
 
 /// The series (cell, name, measurement), if it exists.
@@ -426,13 +402,7 @@ pub fn sensor_values(
     start: NaiveDateTime,
     end: NaiveDateTime,
 ) -> Result<Vec<SensorValue>, DbError> {
-    Ok(data::table
-        .filter(data::sensor_id.eq(sensor_id))
-        .filter(data::ts.ge(start))
-        .filter(data::ts.le(end))
-        .order((data::ts.asc(), data::id.asc()))
-        .select((data::ts, data::float_val, data::int_val))
-        .load(conn)?)
+    sensor_window(conn, sensor_id, start, end, true, i64::MAX)
 }
 
 /// Earliest and latest device time over all measurements of these cells.

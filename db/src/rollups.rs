@@ -38,53 +38,7 @@ pub(crate) fn add_power(
     v: Option<f64>,
     i: Option<f64>,
 ) -> Result<(), DbError> {
-    let ((n_v, s_v), (n_i, s_i), (n_p, s_p)) =
-        (part(v), part(i), part(v.zip(i).map(|(v, i)| v * i)));
-    let rows: Vec<_> = WIDTHS
-        .iter()
-        .map(|&width| {
-            (
-                pr::cell_id.eq(cell_id),
-                pr::width.eq(width),
-                pr::bucket.eq(bucket(ts, width)),
-                pr::n_v.eq(n_v),
-                pr::sum_v.eq(s_v),
-                pr::n_i.eq(n_i),
-                pr::sum_i.eq(s_i),
-                pr::n_p.eq(n_p),
-                pr::sum_p.eq(s_p),
-            )
-        })
-        .collect();
-    macro_rules! upsert {
-        ($c:expr, $values:expr) => {
-            diesel::insert_into(pr::table)
-                .values($values)
-                .on_conflict((pr::cell_id, pr::width, pr::bucket))
-                .do_update()
-                .set((
-                    pr::n_v.eq(pr::n_v + excluded(pr::n_v)),
-                    pr::sum_v.eq(pr::sum_v + excluded(pr::sum_v)),
-                    pr::n_i.eq(pr::n_i + excluded(pr::n_i)),
-                    pr::sum_i.eq(pr::sum_i + excluded(pr::sum_i)),
-                    pr::n_p.eq(pr::n_p + excluded(pr::n_p)),
-                    pr::sum_p.eq(pr::sum_p + excluded(pr::sum_p)),
-                ))
-                .execute($c)
-        };
-    }
-    // Postgres takes both buckets in one statement (one round trip on the ingest hot path).
-    match conn {
-        DbConn::Postgres(c) => {
-            upsert!(c, &rows)?;
-        }
-        DbConn::Sqlite(c) => {
-            for row in &rows {
-                upsert!(c, *row)?;
-            }
-        }
-    }
-    Ok(())
+    add_power_many(conn, &[(cell_id, None, ts, v, i)])
 }
 
 /// Adds many new power rows `(cell, logger, ts, volts, amps)` in one statement, summed per

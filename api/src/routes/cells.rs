@@ -167,7 +167,7 @@ pub(crate) async fn create_cell(
 }
 
 /// ENTS's answers for the ways a cell write can collide.
-fn cell_write_error(err: DbError) -> ApiError {
+pub(crate) fn cell_write_error(err: DbError) -> ApiError {
     match err {
         DbError::UniqueViolation { .. } => {
             ApiError::bad_request("duplicate_name", "Duplicate cell name")

@@ -287,14 +287,7 @@ pub(crate) async fn assign_cell_tags(
             loam_db::tags::of_cell(c, cell.id)
         })
         .await
-        .map_err(|e| match e {
-            DbError::ForeignKeyViolation {
-                constraint: Some(what),
-            } if what.starts_with("tag ") => {
-                ApiError::NotFound(format!("Tag with ID {} not found", &what[4..]))
-            }
-            other => other.into(),
-        })?;
+        .map_err(super::cells::cell_write_error)?;
     Ok(Json(TagsAssigned {
         message: "Tags assigned successfully",
         tags: tags.into_iter().map(tag_response).collect(),
