@@ -82,11 +82,6 @@ pub fn list_all(conn: &mut DbConn) -> Result<Vec<Cell>, DbError> {
     list(conn, &Visibility::All, &CellFilter::default())
 }
 
-/// Cells marked public, readable by anyone.
-pub fn list_public(conn: &mut DbConn) -> Result<Vec<Cell>, DbError> {
-    list(conn, &Visibility::PublicOnly, &CellFilter::default())
-}
-
 /// The cell with this id, if any.
 pub fn find(conn: &mut DbConn, id: i32) -> Result<Option<Cell>, DbError> {
     Ok(cells::table

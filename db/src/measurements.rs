@@ -451,10 +451,10 @@ pub fn contents(conn: &mut DbConn, cell_id: i32) -> Result<CellContents, DbError
         teros_data::table.filter(teros_data::cell_id.eq(cell_id)),
     ))
     .get_result(conn)?;
-    let with_data = data::table.select(data::sensor_id).distinct();
+    // A correlated EXISTS per series: an index probe each, never a scan of all data.
     let sensors = sensors::table
         .filter(sensors::cell_id.eq(cell_id))
-        .filter(sensors::id.eq_any(with_data))
+        .filter(exists(data::table.filter(data::sensor_id.eq(sensors::id))))
         .select(Sensor::as_select())
         .order((
             sensors::name.asc(),

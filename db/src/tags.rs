@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use crate::cells::lower;
-use crate::models::{Cell, Tag, TagWithCount};
-use crate::schema::{cell_tag, cells, tags};
+use crate::models::{Tag, TagWithCount};
+use crate::schema::{cell_tag, tags};
 use crate::{DbConn, DbError};
 
 /// Fails with a foreign-key error naming the first tag id that does not exist.
@@ -133,14 +133,4 @@ pub fn of_cell(conn: &mut DbConn, cell_id: i32) -> Result<Vec<TagWithCount>, DbE
         .order(tags::id.asc())
         .load(conn)?;
     with_counts(conn, list)
-}
-
-/// The cells carrying a tag, ordered by id.
-pub fn cells_of(conn: &mut DbConn, tag_id: i32) -> Result<Vec<Cell>, DbError> {
-    Ok(cell_tag::table
-        .inner_join(cells::table)
-        .filter(cell_tag::tag_id.eq(tag_id))
-        .select(Cell::as_select())
-        .order(cells::id.asc())
-        .load(conn)?)
 }
