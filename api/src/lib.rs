@@ -8,7 +8,7 @@ pub mod error;
 mod extract;
 mod identity;
 pub mod live;
-mod middleware;
+pub mod middleware;
 pub mod oidc;
 pub mod openapi;
 mod routes;

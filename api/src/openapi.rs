@@ -22,6 +22,8 @@ use utoipa::OpenApi;
         (name = "sharing", description = "Cell members"),
         (name = "ingest", description = "Device uploads"),
         (name = "series", description = "Time-series reads"),
+        (name = "jobs", description = "Long-running work: exports and their artifacts"),
+        (name = "opendata", description = "Monthly open data of public cells"),
         (name = "insights", description = "Data availability, sensor catalog, equation validation"),
     ),
     modifiers(&SecuritySchemes)

@@ -26,6 +26,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         })?),
         None => None,
     };
+    loam_jobs::Runner::new(db.clone(), config.artifacts()).spawn();
     if config.ents_compat {
         tracing::warn!(
             "LOAM_ENTS_COMPAT=true: ENTS's open access model is on (anonymous device uploads, \

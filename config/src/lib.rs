@@ -33,6 +33,10 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Where job artifacts (exports) are written; default `<data dir>/artifacts`.
+    #[arg(long, env = "LOAM_ARTIFACTS_DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+
     /// Prefix for every Redis key Loam writes, so deployments (and tests) can share one Redis.
     #[arg(long, env = "LOAM_REDIS_PREFIX", default_value = "loam:")]
     pub redis_prefix: String,
@@ -337,6 +341,13 @@ impl Config {
             return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
         }
         Err(ConfigError::UnknownDatabaseScheme(redact_url(url)))
+    }
+
+    /// The artifacts directory.
+    pub fn artifacts(&self) -> PathBuf {
+        self.artifacts_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("artifacts"))
     }
 
     /// The Redis URL, treating an empty value as unset.

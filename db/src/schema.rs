@@ -154,6 +154,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cell_tag,
     cell_user,
     api_keys,
+    jobs,
 );
 
 diesel::table! {
@@ -213,5 +214,34 @@ diesel::table! {
         bucket -> BigInt,
         n -> BigInt,
         total -> Double,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        kind -> Text,
+        owner_id -> Nullable<Text>,
+        state -> Text,
+        payload -> Text,
+        progress_done -> BigInt,
+        progress_total -> BigInt,
+        attempts -> Integer,
+        error -> Nullable<Text>,
+        result -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    opendata_approvals (year, month) {
+        year -> Integer,
+        month -> Integer,
+        approved_by -> Nullable<Text>,
+        approved_at -> Timestamp,
     }
 }

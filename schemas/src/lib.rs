@@ -6,6 +6,7 @@ pub mod cells;
 pub mod errors;
 pub mod health;
 pub mod insights;
+pub mod jobs;
 pub mod resources;
 pub mod series;
 pub mod wire;

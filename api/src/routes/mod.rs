@@ -5,9 +5,11 @@ pub(crate) mod cells;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod insights;
+pub(crate) mod jobs;
 pub(crate) mod legacy;
 pub(crate) mod loggers;
 pub(crate) mod members;
+pub(crate) mod opendata;
 pub(crate) mod sensor;
 pub(crate) mod series;
 pub(crate) mod tags;
@@ -64,6 +66,13 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .public(routes!(insights::data_availability))
         .public(routes!(insights::sensor_catalog))
         .public(routes!(insights::validate_equation))
+        .person_or_key(routes!(jobs::start_cell_export))
+        .person_or_key(routes!(jobs::task_status))
+        .person_or_key(routes!(jobs::list_jobs))
+        .person_or_key(routes!(jobs::get_job, jobs::cancel_job))
+        .person_or_key(routes!(jobs::download_artifact))
+        .public(routes!(opendata::get_opendata))
+        .person(routes!(opendata::approve_opendata))
         .public(routes!(series::read_power))
         .public(routes!(series::read_power_no_cell))
         .public(routes!(series::read_teros))

@@ -5,6 +5,7 @@ mod auth;
 mod cells;
 mod foundation;
 mod ingest;
+mod jobs;
 mod lifecycle;
 mod live;
 mod oidc;

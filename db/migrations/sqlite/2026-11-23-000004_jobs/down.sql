@@ -1,0 +1,2 @@
+DROP TABLE opendata_approvals;
+DROP TABLE jobs;

@@ -1,0 +1,161 @@
+//! Job records: the durable truth about long-running work. A worker claims a queued job with a
+//! conditional update, so two workers never run the same job at once.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::jobs;
+use crate::{DbConn, DbError};
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = jobs)]
+pub struct Job {
+    /// ULID.
+    pub id: String,
+    /// What to do, e.g. `export_cells`.
+    pub kind: String,
+    /// Who asked (sees and cancels it).
+    pub owner_id: Option<String>,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    /// JSON arguments.
+    pub payload: String,
+    /// Units of work done.
+    pub progress_done: i64,
+    /// Units of work in all (0 while unknown).
+    pub progress_total: i64,
+    /// Times a worker started it.
+    pub attempts: i32,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// JSON outcome (e.g. a download link).
+    pub result: Option<String>,
+    /// The request that created it.
+    pub request_id: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+    /// When the last attempt started.
+    pub started_at: Option<NaiveDateTime>,
+    /// When it ended.
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// Records a new queued job.
+pub fn insert(conn: &mut DbConn, job: &Job) -> Result<(), DbError> {
+    diesel::insert_into(jobs::table).values(job).execute(conn)?;
+    Ok(())
+}
+
+/// The job with this id, if any.
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Job>, DbError> {
+    Ok(jobs::table
+        .select(Job::as_select())
+        .find(id)
+        .first(conn)
+        .optional()?)
+}
+
+/// A person's jobs, newest first (at most 200).
+pub fn list_for_owner(conn: &mut DbConn, owner: &str) -> Result<Vec<Job>, DbError> {
+    Ok(jobs::table
+        .select(Job::as_select())
+        .filter(jobs::owner_id.eq(owner))
+        .order(jobs::created_at.desc())
+        .limit(200)
+        .load(conn)?)
+}
+
+/// Takes the oldest queued job and marks it running; `None` when there is nothing to do.
+pub fn claim_next(conn: &mut DbConn, now: NaiveDateTime) -> Result<Option<Job>, DbError> {
+    crate::write_transaction(conn, |conn| {
+        let Some(id) = jobs::table
+            .select(jobs::id)
+            .filter(jobs::state.eq("queued"))
+            .order(jobs::created_at.asc())
+            .first::<String>(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let claimed = diesel::update(jobs::table.find(&id).filter(jobs::state.eq("queued")))
+            .set((
+                jobs::state.eq("running"),
+                jobs::attempts.eq(jobs::attempts + 1),
+                jobs::started_at.eq(now),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        find(conn, &id)
+    })
+}
+
+/// Records progress of a running job.
+pub fn progress(
+    conn: &mut DbConn,
+    id: &str,
+    done: i64,
+    total: i64,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(jobs::table.find(id))
+        .set((
+            jobs::progress_done.eq(done),
+            jobs::progress_total.eq(total),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ends a running job (a job cancelled meanwhile stays cancelled).
+pub fn finish(
+    conn: &mut DbConn,
+    id: &str,
+    state: &str,
+    result: Option<&str>,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(jobs::table.find(id).filter(jobs::state.eq("running")))
+        .set((
+            jobs::state.eq(state),
+            jobs::result.eq(result),
+            jobs::error.eq(error),
+            jobs::finished_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Cancels a queued or running job; false when it had already ended.
+pub fn cancel(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(
+        jobs::table
+            .find(id)
+            .filter(jobs::state.eq_any(["queued", "running"])),
+    )
+    .set((
+        jobs::state.eq("cancelled"),
+        jobs::finished_at.eq(now),
+        jobs::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Puts jobs left `running` by a process that died back in the queue (at start-up of the
+/// in-process runner, which is the only runner of its database).
+pub fn requeue_running(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(
+        diesel::update(jobs::table.filter(jobs::state.eq("running")))
+            .set((jobs::state.eq("queued"), jobs::updated_at.eq(now)))
+            .execute(conn)?,
+    )
+}
