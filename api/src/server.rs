@@ -26,7 +26,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         })?),
         None => None,
     };
-    loam_jobs::Runner::new(db.clone(), config.artifacts()).spawn();
+    let sole_runner = db.backend() == loam_db::Backend::Sqlite;
+    loam_jobs::Runner::new(db.clone(), config.artifacts()).spawn(sole_runner);
     if config.ents_compat {
         tracing::warn!(
             "LOAM_ENTS_COMPAT=true: ENTS's open access model is on (anonymous device uploads, \
