@@ -54,21 +54,24 @@ impl Runner {
         Self { db, artifacts }
     }
 
-    /// Starts the runner loop on the Tokio runtime; jobs a previous process left running are
-    /// queued again first.
-    pub fn spawn(self) {
+    /// Starts the runner loop on the Tokio runtime. With `sole_runner` (the embedded SQLite
+    /// mode, one process per database) jobs a previous process left running are queued again
+    /// first; with several replicas on one database that would steal running jobs, so it is off.
+    pub fn spawn(self, sole_runner: bool) {
         tokio::spawn(async move {
-            let now = loam_db::now();
-            match self
-                .db
-                .run(move |c| loam_db::jobs::requeue_running(c, now))
-                .await
-            {
-                Ok(n) if n > 0 => {
-                    tracing::warn!(jobs = n, "re-queued jobs interrupted by a restart")
+            if sole_runner {
+                let now = loam_db::now();
+                match self
+                    .db
+                    .run(move |c| loam_db::jobs::requeue_running(c, now))
+                    .await
+                {
+                    Ok(n) if n > 0 => {
+                        tracing::warn!(jobs = n, "re-queued jobs interrupted by a restart")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not re-queue interrupted jobs"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not re-queue interrupted jobs"),
             }
             loop {
                 let now = loam_db::now();
