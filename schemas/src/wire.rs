@@ -13,6 +13,12 @@ pub fn iso_naive(t: NaiveDateTime) -> String {
     }
 }
 
+/// RFC 3339 in UTC with microseconds, for Loam's own (non-ENTS) timestamps.
+pub fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// RFC 1123 as Werkzeug's `http_date` writes it: always GMT, whole seconds.
 pub fn http_date(t: NaiveDateTime) -> String {
     t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()

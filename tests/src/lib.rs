@@ -187,6 +187,14 @@ pub mod frames {
     }
 }
 
+/// A Unix time as the RFC 1123 text ENTS clients send (`startTime`, `endTime`).
+pub fn http_date(ts: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(ts, 0)
+        .expect("representable time")
+        .naive_utc();
+    loam_schemas::wire::http_date(t)
+}
+
 /// The password every harness-made person has.
 pub const PASSWORD: &str = "correct-horse-battery-9";
 

@@ -94,19 +94,7 @@ pub(crate) async fn refresh(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let session = accounts::refresh(&state, read_cookie(&headers).as_deref()).await?;
-    let cookie = refresh_cookie(&state, &session);
-    Ok((
-        StatusCode::CREATED,
-        [
-            (header::SET_COOKIE, cookie),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            ),
-        ],
-        session.access_token,
-    )
-        .into_response())
+    Ok(token_as_text(&state, session))
 }
 
 /// Ends the session of the presented refresh cookie (only that login) and clears the cookie.
@@ -122,6 +110,19 @@ pub(crate) async fn logout(
         [(header::SET_COOKIE, clearing_cookie(&state))],
     )
         .into_response())
+}
+
+/// ENTS's answer to refresh and provider sign-in: 201, the access token as plain text (the
+/// unchanged dashboard stores that text), and the rotated refresh cookie.
+fn token_as_text(state: &AppState, session: Session) -> Response {
+    let cookie = refresh_cookie(state, &session);
+    let text = HeaderValue::from_static("text/plain; charset=utf-8");
+    (
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie), (header::CONTENT_TYPE, text)],
+        session.access_token,
+    )
+        .into_response()
 }
 
 fn read_cookie(headers: &HeaderMap) -> Option<String> {
@@ -211,19 +212,7 @@ pub(crate) async fn oauth_token(
         })?;
     let user = crate::oidc::sign_in(&state, code, params.get("state").map(String::as_str)).await?;
     let session = accounts::issue(&state, &user, None).await?;
-    let cookie = refresh_cookie(&state, &session);
-    Ok((
-        StatusCode::CREATED,
-        [
-            (header::SET_COOKIE, cookie),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            ),
-        ],
-        session.access_token,
-    )
-        .into_response())
+    Ok(token_as_text(&state, session))
 }
 
 /// ENTS's vestigial server session: nothing ever signs one in, so it always answers 401.

@@ -11,6 +11,7 @@ use loam_db::jobs::Job;
 use loam_jobs::{ExportCells, Payload};
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::jobs::{JobResponse, Progress, ResultId, TaskStatus};
+use loam_schemas::wire::rfc3339;
 
 use crate::access::{self, Need};
 use crate::error::ApiError;
@@ -18,11 +19,6 @@ use crate::extract::Ids;
 use crate::identity::{Caller, Person};
 use crate::middleware::RequestId;
 use crate::state::AppState;
-
-fn rfc3339(t: chrono::NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
 
 fn job_response(job: Job) -> JobResponse {
     JobResponse {

@@ -14,7 +14,7 @@ use loam_schemas::resources::{
     CreateDeviceKeyRequest, CreateLoggerRequest, DeviceKeyCreated, DeviceKeyResponse,
     LoggerCreated, LoggerResponse, UpdateLoggerRequest,
 };
-use loam_schemas::wire::iso_naive;
+use loam_schemas::wire::{iso_naive, rfc3339};
 
 use crate::access;
 use crate::error::ApiError;
@@ -232,11 +232,6 @@ pub(crate) async fn delete_logger(
     Ok(Json(MessageResponse {
         message: "Logger deleted successfully".into(),
     }))
-}
-
-fn rfc3339(t: chrono::NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn key_response(k: ApiKey) -> DeviceKeyResponse {

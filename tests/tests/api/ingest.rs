@@ -68,10 +68,7 @@ async fn power_values(s: &Site, from: u32, to: u32) -> Value {
 }
 
 fn http(ts: u32) -> String {
-    let t = chrono::DateTime::from_timestamp(i64::from(ts), 0)
-        .expect("valid time")
-        .naive_utc();
-    loam_schemas::wire::http_date(t)
+    loam_tests::http_date(i64::from(ts))
 }
 
 async fn device_key_uploads_are_stored_once_and_read_back(backend: Backend) {

@@ -13,11 +13,7 @@ backend_tests!(
 );
 
 fn http(ts: i64) -> String {
-    loam_schemas::wire::http_date(
-        chrono::DateTime::from_timestamp(ts, 0)
-            .expect("time")
-            .naive_utc(),
-    )
+    loam_tests::http_date(ts)
 }
 
 async fn export_job_matches_the_read_api_and_is_private(backend: Backend) {

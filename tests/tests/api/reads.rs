@@ -15,11 +15,7 @@ backend_tests!(
 );
 
 fn http(ts: i64) -> String {
-    loam_schemas::wire::http_date(
-        chrono::DateTime::from_timestamp(ts, 0)
-            .expect("time")
-            .naive_utc(),
-    )
+    loam_tests::http_date(ts)
 }
 
 async fn read(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> Value {
