@@ -182,14 +182,24 @@ impl ApiRouter {
         let table = Arc::new(table);
         let (router, spec) = self.inner.split_for_parts();
         let router = router
-            .fallback(move |method: Method, uri: Uri| {
+            .fallback(move |req: Request| {
                 let table = Arc::clone(&table);
-                async move { unrouted(&table, &method, &uri) }
+                async move {
+                    let (parts, body) = req.into_parts();
+                    // Read the body before answering: a client that follows the 308 (e.g. the ents
+                    // CLI posting to /api/sensor) reuses this connection, which stays usable only
+                    // when its request was read to the end. Past the cap the connection just closes.
+                    let _ = axum::body::to_bytes(body, DRAIN_LIMIT).await;
+                    unrouted(&table, &parts.method, &parts.uri)
+                }
             })
             .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
         (router, spec)
     }
 }
+
+/// Most bytes of an unrouted request's body read before answering it.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// No route matched: redirect (308, method and body kept) to the canonical spelling when one
 /// exists, otherwise answer a JSON 404.
