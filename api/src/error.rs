@@ -187,3 +187,14 @@ impl From<DbError> for ApiError {
         }
     }
 }
+
+impl From<loam_jobs::QueueError> for ApiError {
+    fn from(err: loam_jobs::QueueError) -> Self {
+        match err {
+            loam_jobs::QueueError::Unavailable(why) => ApiError::Unavailable(format!(
+                "the job queue (Redis) is unavailable, try again later: {why}"
+            )),
+            loam_jobs::QueueError::Db(e) => e.into(),
+        }
+    }
+}

@@ -26,15 +26,24 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         })?),
         None => None,
     };
-    let sole_runner = db.backend() == loam_db::Backend::Sqlite;
-    loam_jobs::Runner::new(db.clone(), config.artifacts()).spawn(sole_runner);
     if config.ents_compat {
         tracing::warn!(
             "LOAM_ENTS_COMPAT=true: ENTS's open access model is on (anonymous device uploads, \
              anonymous reads of every cell, the dashboard's anonymous writes)"
         );
     }
-    Ok(AppState::new(db, redis, config, secret.expose().as_bytes()))
+    let state = AppState::new(db.clone(), redis, config, secret.expose().as_bytes());
+    if let Some(wake) = state.jobs().notifier() {
+        // No Redis: this process runs the jobs itself, until it exits; a job cut off by the exit
+        // is re-queued by the next start (the record still says `running`).
+        let (_, stop) = tokio::sync::watch::channel(false);
+        let executor =
+            loam_jobs::Executor::new(db.clone(), state.job_settings().clone(), stop, "api→runner");
+        let sole_runner = db.backend() == loam_db::Backend::Sqlite;
+        loam_jobs::Runner::new(executor, wake, state.config().worker_concurrency)
+            .spawn(sole_runner);
+    }
+    Ok(state)
 }
 
 /// A bound server, not yet serving; `local_addr` tells the real port when 0 was asked for.

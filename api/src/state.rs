@@ -29,6 +29,10 @@ pub struct App {
     pub live: LiveHub,
     /// Group commit for device uploads.
     pub commits: CommitQueue,
+    /// Where long-running jobs are submitted (in-process runner or Redis for `loam-worker`).
+    pub jobs: loam_jobs::JobQueue,
+    /// Paths and upstreams the jobs use (artifacts directory, TTN).
+    pub job_settings: loam_jobs::Settings,
 }
 
 /// Everything the identity layer and the account endpoints share.
@@ -56,8 +60,10 @@ impl AppState {
             trusted_proxies: config.trusted_proxy_networks().unwrap_or_default(),
             oidc: ProviderCache::default(),
         };
-        let live = LiveHub::start(redis.clone(), &config.redis_prefix);
+        let live = LiveHub::start(redis.clone(), &config.redis_namespace());
         let commits = CommitQueue::start(db.clone());
+        let jobs = loam_jobs::JobQueue::for_config(&config, redis.clone());
+        let job_settings = loam_jobs::Settings::from_config(&config);
         Self(Arc::new(App {
             db,
             redis,
@@ -65,6 +71,8 @@ impl AppState {
             auth,
             live,
             commits,
+            jobs,
+            job_settings,
         }))
     }
 
@@ -91,6 +99,16 @@ impl AppState {
     /// Group commit for device uploads.
     pub fn commits(&self) -> &CommitQueue {
         &self.0.commits
+    }
+
+    /// The job queue.
+    pub fn jobs(&self) -> &loam_jobs::JobQueue {
+        &self.0.jobs
+    }
+
+    /// What jobs need to know (artifacts directory, TTN).
+    pub fn job_settings(&self) -> &loam_jobs::Settings {
+        &self.0.job_settings
     }
 
     /// Live measurement events.

@@ -134,6 +134,35 @@ pub struct Config {
     /// Maximum database connections per process.
     #[arg(long, env = "LOAM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
+
+    /// Hours a job's file (an export) is kept before the periodic cleanup deletes it.
+    #[arg(long, env = "LOAM_ARTIFACT_TTL_HOURS", default_value_t = 72)]
+    pub artifact_ttl_hours: u64,
+
+    /// Jobs one worker process (or the embedded runner) runs at the same time.
+    #[arg(long, env = "LOAM_WORKER_CONCURRENCY", default_value_t = 2)]
+    pub worker_concurrency: usize,
+
+    /// Seconds between a worker's heartbeats; a worker silent for three of them is declared
+    /// dead and its jobs go to another worker (so a killed worker's job restarts within ~20 s).
+    #[arg(long, env = "LOAM_WORKER_HEARTBEAT_SECS", default_value_t = 5)]
+    pub worker_heartbeat_secs: u64,
+
+    /// Base URL of The Things Network's API (the identity server of your cluster).
+    #[arg(
+        long,
+        env = "LOAM_TTN_API_URL",
+        default_value = "https://eu1.cloud.thethings.network"
+    )]
+    pub ttn_api_url: String,
+
+    /// TTN application id whose end devices Loam registers and removes.
+    #[arg(long, env = "LOAM_TTN_APP_ID")]
+    pub ttn_app_id: Option<String>,
+
+    /// TTN API key (server-side only, never sent to a browser); unset disables upstream sync.
+    #[arg(long, env = "LOAM_TTN_API_KEY", hide_env_values = true)]
+    pub ttn_api_key: Option<Secret>,
 }
 
 /// How log lines are written: readable text for people, JSON for log shippers.
@@ -348,6 +377,34 @@ impl Config {
         self.artifacts_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("artifacts"))
+    }
+
+    /// Redis key namespace of this deployment: the configured prefix plus a fingerprint of the
+    /// database, so servers and workers of different databases can share one Redis without
+    /// taking each other's jobs or live events. The API and its workers compute the same value.
+    pub fn redis_namespace(&self) -> String {
+        let identity = match self.database() {
+            Ok(DatabaseTarget::Postgres(url)) => redact_url(&url),
+            Ok(DatabaseTarget::Sqlite(path)) => std::fs::canonicalize(&path)
+                .or_else(|_| {
+                    std::fs::canonicalize(path.parent().unwrap_or(Path::new(".")))
+                        .map(|dir| dir.join(path.file_name().unwrap_or_default()))
+                })
+                .unwrap_or(path)
+                .display()
+                .to_string(),
+            Err(_) => String::new(),
+        };
+        // FNV-1a: stable across builds and platforms, and a collision only merges two queues.
+        let hash = identity.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{}{:012x}:", self.redis_prefix, hash & 0xffff_ffff_ffff)
+    }
+
+    /// How long job files are kept.
+    pub fn artifact_ttl(&self) -> Duration {
+        Duration::from_secs(self.artifact_ttl_hours.saturating_mul(3600))
     }
 
     /// The Redis URL, treating an empty value as unset.

@@ -82,6 +82,15 @@ pub fn list_all(conn: &mut DbConn) -> Result<Vec<Cell>, DbError> {
     list(conn, &Visibility::All, &CellFilter::default())
 }
 
+/// Ids of the public cells (the open-data export's contents), ascending.
+pub fn public_ids(conn: &mut DbConn) -> Result<Vec<i32>, DbError> {
+    Ok(cells::table
+        .filter(cells::public.eq(true))
+        .order(cells::id.asc())
+        .select(cells::id)
+        .load(conn)?)
+}
+
 /// The cell with this id, if any.
 pub fn find(conn: &mut DbConn, id: i32) -> Result<Option<Cell>, DbError> {
     Ok(cells::table

@@ -32,6 +32,9 @@ pub enum DbError {
     /// The blocking task running the query died (a panic inside the query code).
     #[error("database task failed: {0}")]
     Task(String),
+    /// The caller stopped a long write on purpose (a cancelled import); it was rolled back.
+    #[error("{0}")]
+    Aborted(String),
 }
 
 impl From<DieselError> for DbError {

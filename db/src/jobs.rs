@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::jobs;
+use crate::schema::{job_artifacts, jobs};
 use crate::{DbConn, DbError};
 
 /// A job as stored.
@@ -41,6 +41,8 @@ pub struct Job {
     pub started_at: Option<NaiveDateTime>,
     /// When it ended.
     pub finished_at: Option<NaiveDateTime>,
+    /// A retry waits until then.
+    pub run_after: Option<NaiveDateTime>,
 }
 
 /// Records a new queued job.
@@ -74,6 +76,7 @@ pub fn claim_next(conn: &mut DbConn, now: NaiveDateTime) -> Result<Option<Job>, 
         let Some(id) = jobs::table
             .select(jobs::id)
             .filter(jobs::state.eq("queued"))
+            .filter(jobs::run_after.is_null().or(jobs::run_after.le(now)))
             .order(jobs::created_at.asc())
             .first::<String>(conn)
             .optional()?
@@ -95,22 +98,148 @@ pub fn claim_next(conn: &mut DbConn, now: NaiveDateTime) -> Result<Option<Job>, 
     })
 }
 
-/// Records progress of a running job.
+/// Takes one job delivered by the Redis queue: a queued job, or a running one whose previous
+/// holder died (the queue re-delivers only the jobs of workers that stopped sending heartbeats).
+/// `None` when the job has ended, was cancelled or is unknown: the delivery is then dropped.
+pub fn claim(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<Option<Job>, DbError> {
+    crate::write_transaction(conn, |conn| {
+        let claimed = diesel::update(
+            jobs::table
+                .find(id)
+                .filter(jobs::state.eq_any(["queued", "running"])),
+        )
+        .set((
+            jobs::state.eq("running"),
+            jobs::attempts.eq(jobs::attempts + 1),
+            jobs::run_after.eq(None::<NaiveDateTime>),
+            jobs::started_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        find(conn, id)
+    })
+}
+
+/// Records progress of a running job; false when it is no longer running (cancelled), which
+/// tells the handler to stop.
 pub fn progress(
     conn: &mut DbConn,
     id: &str,
     done: i64,
     total: i64,
     now: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::update(jobs::table.find(id))
+) -> Result<bool, DbError> {
+    let n = diesel::update(jobs::table.find(id).filter(jobs::state.eq("running")))
         .set((
             jobs::progress_done.eq(done),
             jobs::progress_total.eq(total),
             jobs::updated_at.eq(now),
         ))
         .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Puts a running job back in the queue, to start again no earlier than `run_after` (a retry
+/// after a transient failure, or a job interrupted by a worker's shutdown). `error` says why.
+pub fn requeue(
+    conn: &mut DbConn,
+    id: &str,
+    run_after: Option<NaiveDateTime>,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(jobs::table.find(id).filter(jobs::state.eq("running")))
+        .set((
+            jobs::state.eq("queued"),
+            jobs::run_after.eq(run_after),
+            jobs::error.eq(error),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Records the file a job produced and when it expires (replacing an earlier attempt's).
+pub fn set_artifact(
+    conn: &mut DbConn,
+    id: &str,
+    name: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), DbError> {
+    let values = (
+        job_artifacts::job_id.eq(id),
+        job_artifacts::name.eq(name),
+        job_artifacts::expires_at.eq(expires_at),
+    );
+    crate::on_backend!(conn, c => diesel::insert_into(job_artifacts::table)
+        .values(values)
+        .on_conflict(job_artifacts::job_id)
+        .do_update()
+        .set((job_artifacts::name.eq(name), job_artifacts::expires_at.eq(expires_at)))
+        .execute(c))?;
     Ok(())
+}
+
+/// The file a job produced, if it still exists.
+pub fn artifact(conn: &mut DbConn, id: &str) -> Result<Option<String>, DbError> {
+    Ok(job_artifacts::table
+        .select(job_artifacts::name)
+        .find(id)
+        .first(conn)
+        .optional()?)
+}
+
+/// The newest job of `kind` with exactly this payload that is queued, running, or succeeded
+/// with its file still there (so a second request joins it instead of building it again).
+pub fn find_reusable(conn: &mut DbConn, kind: &str, payload: &str) -> Result<Option<Job>, DbError> {
+    let with_file = job_artifacts::table.select(job_artifacts::job_id);
+    Ok(jobs::table
+        .select(Job::as_select())
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::payload.eq(payload))
+        .filter(
+            jobs::state
+                .eq_any(["queued", "running"])
+                .or(jobs::state.eq("succeeded").and(jobs::id.eq_any(with_file))),
+        )
+        .order(jobs::created_at.desc())
+        .first(conn)
+        .optional()?)
+}
+
+/// Artifacts that expired before `now`: (job id, file name).
+pub fn expired_artifacts(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(job_artifacts::table
+        .select((job_artifacts::job_id, job_artifacts::name))
+        .filter(job_artifacts::expires_at.le(now))
+        .load(conn)?)
+}
+
+/// Forgets a job's artifact once the file is deleted.
+pub fn clear_artifact(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
+    diesel::delete(job_artifacts::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Removes a job record (one that could not be queued at all).
+pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
+    diesel::delete(jobs::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Whether a job was cancelled (a handler checks between chunks).
+pub fn state_of(conn: &mut DbConn, id: &str) -> Result<Option<String>, DbError> {
+    Ok(jobs::table
+        .select(jobs::state)
+        .find(id)
+        .first(conn)
+        .optional()?)
 }
 
 /// Ends a running job (a job cancelled meanwhile stays cancelled).
@@ -158,4 +287,12 @@ pub fn requeue_running(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, D
             .set((jobs::state.eq("queued"), jobs::updated_at.eq(now)))
             .execute(conn)?,
     )
+}
+
+/// Rewrites a job's arguments (to scrub a secret once the job no longer needs it).
+pub fn set_payload(conn: &mut DbConn, id: &str, payload: &str) -> Result<(), DbError> {
+    diesel::update(jobs::table.find(id))
+        .set(jobs::payload.eq(payload))
+        .execute(conn)?;
+    Ok(())
 }

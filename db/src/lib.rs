@@ -8,6 +8,8 @@ pub mod bench;
 pub mod cells;
 mod connection;
 mod error;
+pub mod export;
+pub mod import;
 pub mod jobs;
 pub mod loggers;
 pub mod measurements;

@@ -190,7 +190,7 @@ fn store_in_transaction(
     insert_rows(conn, rows, now)
 }
 
-fn insert_rows(
+pub(crate) fn insert_rows(
     conn: &mut DbConn,
     rows: &[NewRow],
     now: NaiveDateTime,

@@ -106,25 +106,64 @@ pub(crate) fn add_teros(
     ts: NaiveDateTime,
     values: [Option<f64>; 4],
 ) -> Result<(), DbError> {
-    let [vwc, raw, temp, ec] = values;
-    let ((n_vwc, s_vwc), (n_raw, s_raw), (n_temp, s_temp), (n_ec, s_ec)) =
-        (part(vwc_percent(vwc)), part(raw), part(temp), part(ec));
-    for width in WIDTHS {
-        let row = (
-            tr::cell_id.eq(cell_id),
-            tr::width.eq(width),
-            tr::bucket.eq(bucket(ts, width)),
-            tr::n_vwc.eq(n_vwc),
-            tr::sum_vwc.eq(s_vwc),
-            tr::n_raw.eq(n_raw),
-            tr::sum_raw.eq(s_raw),
-            tr::n_temp.eq(n_temp),
-            tr::sum_temp.eq(s_temp),
-            tr::n_ec.eq(n_ec),
-            tr::sum_ec.eq(s_ec),
-        );
+    add_teros_many(conn, &[(cell_id, ts, values)])
+}
+
+/// Adds many new TEROS rows `(cell, ts, [vwc, raw_vwc, temp, ec])` in one statement, summed per
+/// bucket first.
+pub(crate) fn add_teros_many(
+    conn: &mut DbConn,
+    rows: &[(i32, NaiveDateTime, [Option<f64>; 4])],
+) -> Result<(), DbError> {
+    let mut sums: std::collections::BTreeMap<(i32, i32, i64), [(i64, f64); 4]> =
+        std::collections::BTreeMap::new();
+    for (cell, ts, [vwc, raw, temp, ec]) in rows {
+        for width in WIDTHS {
+            let entry = sums.entry((*cell, width, bucket(*ts, width))).or_default();
+            for (slot, (n, s)) in
+                entry
+                    .iter_mut()
+                    .zip([part(vwc_percent(*vwc)), part(*raw), part(*temp), part(*ec)])
+            {
+                slot.0 += n;
+                slot.1 += s;
+            }
+        }
+    }
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<_> = sums
+        .into_iter()
+        .map(
+            |(
+                (cell, width, b),
+                [
+                    (n_vwc, s_vwc),
+                    (n_raw, s_raw),
+                    (n_temp, s_temp),
+                    (n_ec, s_ec),
+                ],
+            )| {
+                (
+                    tr::cell_id.eq(cell),
+                    tr::width.eq(width),
+                    tr::bucket.eq(b),
+                    tr::n_vwc.eq(n_vwc),
+                    tr::sum_vwc.eq(s_vwc),
+                    tr::n_raw.eq(n_raw),
+                    tr::sum_raw.eq(s_raw),
+                    tr::n_temp.eq(n_temp),
+                    tr::sum_temp.eq(s_temp),
+                    tr::n_ec.eq(n_ec),
+                    tr::sum_ec.eq(s_ec),
+                )
+            },
+        )
+        .collect();
+    {
         crate::on_backend!(conn, c => diesel::insert_into(tr::table)
-            .values(row)
+            .values(&values)
             .on_conflict((tr::cell_id, tr::width, tr::bucket))
             .do_update()
             .set((

@@ -135,6 +135,7 @@ diesel::joinable!(power_data -> loggers (logger_id));
 diesel::joinable!(teros_data -> cells (cell_id));
 diesel::joinable!(sensors -> cells (cell_id));
 diesel::joinable!(data -> sensors (sensor_id));
+diesel::joinable!(job_artifacts -> jobs (job_id));
 diesel::joinable!(tags -> users (created_by));
 diesel::joinable!(cell_tag -> cells (cell_id));
 diesel::joinable!(cell_tag -> tags (tag_id));
@@ -142,6 +143,7 @@ diesel::joinable!(cell_user -> cells (cell_id));
 diesel::joinable!(cell_user -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    job_artifacts,
     users,
     refresh_tokens,
     cells,
@@ -234,6 +236,15 @@ diesel::table! {
         updated_at -> Timestamp,
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
+        run_after -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    job_artifacts (job_id) {
+        job_id -> Text,
+        name -> Text,
+        expires_at -> Timestamp,
     }
 }
 

@@ -183,7 +183,12 @@ pub struct PowerPoint {
     pub p: Option<f64>,
 }
 
-fn power_point(ts: NaiveDateTime, v: Option<f64>, i: Option<f64>, p: Option<f64>) -> PowerPoint {
+pub(crate) fn power_point(
+    ts: NaiveDateTime,
+    v: Option<f64>,
+    i: Option<f64>,
+    p: Option<f64>,
+) -> PowerPoint {
     PowerPoint {
         ts,
         v: v.map(|v| v * 1e3),
@@ -254,7 +259,7 @@ pub struct TerosPoint {
 }
 
 /// A stored VWC in (0, 1] is a fraction: served as percent. Applied once, per row.
-fn vwc_percent(v: Option<f64>) -> Option<f64> {
+pub(crate) fn vwc_percent(v: Option<f64>) -> Option<f64> {
     v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
 }
 

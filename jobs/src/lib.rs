@@ -1,25 +1,46 @@
 //! Loam's long-running work. A job is a durable record in the database (id, kind, owner, state,
-//! progress, result); handlers here turn a record into its result and are idempotent (a retry
-//! rewrites the same artifact). The runner in this crate executes queued records inside the
-//! server process; the Redis-backed worker (`loam-worker`) is the production runner to come.
+//! progress, attempts, result); queues carry only its id. The handlers here turn a record into its
+//! result and are idempotent (a retried or duplicated delivery never writes rows twice or leaves
+//! two files). Two runners drive them: [`Runner`] inside the server on the embedded default, and
+//! [`worker`] on Redis through apalis for production (`loam-worker`).
 
-mod export;
+pub mod cleanup;
+mod context;
+mod executor;
+pub mod export;
+pub mod import;
+pub mod opendata;
+mod queue;
 mod runner;
+pub mod ttn;
+pub mod worker;
 
 use serde::{Deserialize, Serialize};
 
-pub use export::{ExportCells, artifact_path};
-pub use runner::{Runner, enqueue};
+pub use context::{JobContext, Settings};
+pub use executor::{Executor, MAX_ATTEMPTS, Outcome};
+pub use export::{ExportCells, ExportZip};
+pub use import::ImportCsv;
+pub use opendata::OpenDataMonth;
+pub use queue::{JobQueue, NewJob, QueueError, QueuedJob, queue_name};
+pub use runner::Runner;
+pub use ttn::TtnSync;
 
-/// Why a job failed; the message lands in the job record.
+/// Why a job did not succeed; decides between retrying and giving up.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// The payload cannot be run (bad input): not retried.
+    /// The payload cannot be run (bad input): recorded as failed, never retried.
     #[error("{0}")]
     Permanent(String),
-    /// The database or the disk failed.
+    /// The database, the disk or an upstream failed: retried with backoff.
     #[error("{0}")]
     Transient(String),
+    /// The process is shutting down: the job goes back to the queue untouched.
+    #[error("interrupted by shutdown")]
+    Interrupted,
+    /// Someone cancelled the job while it ran.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl From<loam_db::DbError> for JobError {
@@ -34,12 +55,20 @@ impl From<std::io::Error> for JobError {
     }
 }
 
-/// Every kind of job, as stored in the `payload` column.
+/// Every kind of job, as stored in the record's `payload` column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Payload {
-    /// CSV export of cells' series (ENTS's `stream_csv`).
+    /// ENTS's CSV export of cells (`/api/cell/datas`), one CSV for all cells.
     ExportCells(ExportCells),
+    /// Loam's export: a ZIP with one CSV per cell and sensor.
+    Export(ExportZip),
+    /// Historical CSV into a cell, all or nothing.
+    Import(ImportCsv),
+    /// The monthly open-data ZIP of all public cells.
+    OpenData(OpenDataMonth),
+    /// Register or remove a logger's device on The Things Network.
+    TtnSync(TtnSync),
 }
 
 impl Payload {
@@ -47,6 +76,10 @@ impl Payload {
     pub fn kind(&self) -> &'static str {
         match self {
             Payload::ExportCells(_) => "export_cells",
+            Payload::Export(_) => "export",
+            Payload::Import(_) => "import",
+            Payload::OpenData(_) => "opendata",
+            Payload::TtnSync(_) => "ttn_sync",
         }
     }
 }

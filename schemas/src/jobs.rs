@@ -57,3 +57,65 @@ pub struct TaskStatus {
     /// `Pending...`, the CSV text, or the error.
     pub status: String,
 }
+
+/// A series family to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportSeries {
+    /// Power: `power.csv`.
+    Power,
+    /// TEROS-12: `teros.csv`.
+    Teros,
+    /// Every generic sensor series: `<name>.<measurement>.csv`.
+    Sensors,
+}
+
+/// Bucket width of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportResample {
+    /// Raw rows.
+    None,
+    /// Hourly averages.
+    Hour,
+    /// Daily averages.
+    Day,
+}
+
+/// `POST /api/exports`: a ZIP with one CSV per cell and series.
+#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Cells to export (1 to 100).
+    #[validate(length(min = 1, max = 100))]
+    pub cell_ids: Vec<u32>,
+    /// First time included (RFC 3339).
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// Last time included (RFC 3339).
+    pub end: chrono::DateTime<chrono::Utc>,
+    /// `none` (default), `hour` or `day`.
+    #[serde(default = "raw")]
+    pub resample: ExportResample,
+    /// Which series (default: all).
+    #[serde(default)]
+    pub series: Vec<ExportSeries>,
+}
+
+fn raw() -> ExportResample {
+    ExportResample::None
+}
+
+/// `POST /api/logger/{id}/ttn`: LoRaWAN credentials for registration (never stored).
+#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TtnRegistration {
+    /// Device EUI, 16 hex digits (other characters are ignored).
+    #[validate(length(min = 16, max = 64))]
+    pub dev_eui: String,
+    /// Join EUI, 16 hex digits.
+    #[validate(length(min = 16, max = 64))]
+    pub join_eui: String,
+    /// AppKey, 32 hex digits.
+    #[validate(length(min = 32, max = 128))]
+    pub app_key: String,
+}

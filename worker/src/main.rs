@@ -39,18 +39,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "REDIS_URL is not set: loam-worker takes jobs from Redis (without Redis, `loam` runs jobs itself)",
     )?;
     let redis = redis::Client::open(redis_url).context("REDIS_URL is not a valid Redis URL")?;
-    let mut conn = redis
-        .get_multiplexed_async_connection()
-        .await
-        .context("cannot reach Redis")?;
-    redis::cmd("PING")
-        .query_async::<String>(&mut conn)
-        .await
-        .context("Redis did not answer PING")?;
-    let _db = loam_db::open(&config).await?;
-    tracing::info!(queue_prefix = %config.redis_prefix, "loam-worker ready");
-    loam_telemetry::shutdown_signal().await;
-    tracing::info!("loam-worker stopping");
+    let db = loam_db::open(&config).await?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let settings = loam_jobs::Settings::from_config(&config);
+    let executor = loam_jobs::Executor::new(db, settings, stop, "api→worker");
+    let options = loam_jobs::worker::WorkerOptions {
+        queue: loam_jobs::queue_name(&config),
+        concurrency: config.worker_concurrency,
+        heartbeat: std::time::Duration::from_secs(config.worker_heartbeat_secs.max(1)),
+    };
+    tracing::info!(queue = %options.queue, concurrency = options.concurrency, "loam-worker starting");
+    loam_jobs::worker::run(
+        executor,
+        redis,
+        options,
+        stop_tx,
+        loam_telemetry::shutdown_signal(),
+    )
+    .await;
+    tracing::info!("loam-worker stopped");
     Ok(())
 }
 

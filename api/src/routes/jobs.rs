@@ -8,19 +8,22 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loam_db::jobs::Job;
-use loam_jobs::{ExportCells, Payload};
+use loam_jobs::export::Series;
+use loam_jobs::{ExportCells, ExportZip, ImportCsv, NewJob, Payload};
 use loam_schemas::errors::ErrorResponse;
-use loam_schemas::jobs::{JobResponse, Progress, ResultId, TaskStatus};
+use loam_schemas::jobs::{
+    ExportRequest, ExportResample, ExportSeries, JobResponse, Progress, ResultId, TaskStatus,
+};
 use loam_schemas::wire::rfc3339;
 
 use crate::access::{self, Need};
 use crate::error::ApiError;
-use crate::extract::Ids;
+use crate::extract::{Ids, Valid};
 use crate::identity::{Caller, Person};
 use crate::middleware::RequestId;
 use crate::state::AppState;
 
-fn job_response(job: Job) -> JobResponse {
+pub(crate) fn job_response(job: Job) -> JobResponse {
     JobResponse {
         id: job.id,
         kind: job.kind,
@@ -111,13 +114,19 @@ pub(crate) async fn start_cell_export(
         end: w.end,
         resample,
     });
-    let id = loam_jobs::enqueue(
-        state.db(),
-        &payload,
-        Some(person.user_id.clone()),
-        Some(request_id.0.0.clone()),
-    )
-    .await?;
+    let job = state
+        .jobs()
+        .submit(
+            state.db(),
+            NewJob {
+                payload,
+                owner: Some(person.user_id.clone()),
+                request_id: Some(request_id.0.0.clone()),
+                reuse: false,
+            },
+        )
+        .await?;
+    let id = job.id;
     Ok(Json(ResultId { result_id: id }))
 }
 
@@ -140,7 +149,7 @@ pub(crate) async fn task_status(
             status: "Pending...".into(),
         },
         "succeeded" => {
-            let path = loam_jobs::artifact_path(&state.config().artifacts(), &job.id);
+            let path = artifact_file(&state, &job.id).await?;
             let text = tokio::fs::read_to_string(&path)
                 .await
                 .map_err(|e| ApiError::Internal(e.into()))?;
@@ -230,20 +239,230 @@ pub(crate) async fn download_artifact(
     Ids(id): Ids<String>,
 ) -> Result<Response, ApiError> {
     let job = owned(&state, &person, id).await?;
-    let path = loam_jobs::artifact_path(&state.config().artifacts(), &job.id);
-    let bytes = tokio::fs::read(&path)
+    let path = artifact_file(&state, &job.id).await?;
+    serve_file(&path, &download_name(&job)).await
+}
+
+/// The file of a job's artifact, or 404 when there is none (not built yet, or expired).
+async fn artifact_file(state: &AppState, job_id: &str) -> Result<std::path::PathBuf, ApiError> {
+    let id = job_id.to_owned();
+    let name = state
+        .db()
+        .run(move |c| loam_db::jobs::artifact(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("the artifact is not ready or has expired".into()))?;
+    Ok(state.job_settings().artifact_path(&name))
+}
+
+/// The name a download is saved under.
+fn download_name(job: &Job) -> String {
+    let from_result = job
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|r| r["file_name"].as_str().map(str::to_owned));
+    from_result.unwrap_or_else(|| match job.kind.as_str() {
+        "export_cells" => format!("loam-export-{}.csv", job.id),
+        _ => format!("loam-export-{}.zip", job.id),
+    })
+}
+
+/// Streams a file (an artifact) with its content type and download name.
+pub(crate) async fn serve_file(path: &std::path::Path, name: &str) -> Result<Response, ApiError> {
+    let file = tokio::fs::File::open(path)
         .await
         .map_err(|_| ApiError::NotFound("the artifact is not ready or has expired".into()))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .len();
+    let kind = if name.ends_with(".zip") {
+        "application/zip"
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_TYPE, kind.to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"loam-export-{}.csv\"", job.id),
+                format!("attachment; filename=\"{name}\""),
             ),
         ],
-        bytes,
+        body,
     )
         .into_response())
+}
+
+/// `202 Accepted` with the job and where to follow it.
+pub(crate) fn accepted(job: Job, location: String) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(job_response(job)),
+    )
+        .into_response()
+}
+
+/// Starts a ZIP export (one CSV per cell and series; format in the README): 202 with the job.
+#[utoipa::path(post, path = "/api/exports", tag = "jobs",
+    request_body = ExportRequest,
+    responses(
+        (status = 202, description = "The export job; follow `Location`", body = JobResponse),
+        (status = 404, description = "A cell is unknown (or not yours)", body = ErrorResponse),
+        (status = 422, description = "Invalid request", body = ErrorResponse),
+        (status = 503, description = "The job queue is unavailable", body = ErrorResponse),
+    ))]
+pub(crate) async fn start_export(
+    State(state): State<AppState>,
+    person: Person,
+    request_id: axum::Extension<RequestId>,
+    Valid(req): Valid<ExportRequest>,
+) -> Result<Response, ApiError> {
+    if req.end < req.start {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "end must not be before start",
+        ));
+    }
+    let mut cell_ids = Vec::with_capacity(req.cell_ids.len());
+    for id in req.cell_ids {
+        let cell = access::cell(&state, &Caller::Person(person.clone()), id, Need::Read).await?;
+        if !cell_ids.contains(&cell.id) {
+            cell_ids.push(cell.id);
+        }
+    }
+    let payload = Payload::Export(ExportZip {
+        cell_ids,
+        start: req.start.naive_utc(),
+        end: req.end.naive_utc(),
+        resample: match req.resample {
+            ExportResample::None => "none",
+            ExportResample::Hour => "hour",
+            ExportResample::Day => "day",
+        }
+        .to_owned(),
+        series: req
+            .series
+            .iter()
+            .map(|s| match s {
+                ExportSeries::Power => Series::Power,
+                ExportSeries::Teros => Series::Teros,
+                ExportSeries::Sensors => Series::Sensors,
+            })
+            .collect(),
+    });
+    let job = state
+        .jobs()
+        .submit(
+            state.db(),
+            NewJob {
+                payload,
+                owner: Some(person.user_id.clone()),
+                request_id: Some(request_id.0.0.clone()),
+                reuse: false,
+            },
+        )
+        .await?;
+    let location = format!("/api/jobs/{}", job.id);
+    Ok(accepted(job, location))
+}
+
+/// Imports a historical CSV (the ENTS sample format, see the README) into a cell, all or
+/// nothing: 202 with the job; a bad line fails the job with its line number.
+#[utoipa::path(post, path = "/api/cell/{cell_id}/import", tag = "jobs",
+    params(
+        ("cell_id" = u32, Path, description = "Cell receiving the rows"),
+        ("logger_id" = u32, Query, description = "Your logger the power rows are recorded under"),
+        ("name" = Option<String>, Query, description = "The file's name, for the job's result"),
+    ),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 202, description = "The import job; follow `Location`", body = JobResponse),
+        (status = 400, description = "Not the expected CSV header, or bad parameters", body = ErrorResponse),
+        (status = 404, description = "Cell or logger unknown (or not yours)", body = ErrorResponse),
+        (status = 503, description = "The job queue is unavailable", body = ErrorResponse),
+    ))]
+pub(crate) async fn start_import(
+    State(state): State<AppState>,
+    person: Person,
+    request_id: axum::Extension<RequestId>,
+    Ids(cell_id): Ids<u32>,
+    Query(params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = Caller::Person(person.clone());
+    let cell = access::cell(&state, &caller, cell_id, Need::Write).await?;
+    let logger_id: u32 = params
+        .get("logger_id")
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_parameter", "logger_id (an integer) is required")
+        })?;
+    let logger = super::loggers::owned(&state, &caller, logger_id).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_csv", "the file is not UTF-8 text"))?;
+    let header = text.lines().next().unwrap_or_default();
+    if header.trim().trim_start_matches('\u{feff}') != loam_jobs::import::HEADER {
+        return Err(ApiError::bad_request(
+            "invalid_csv",
+            format!("line 1: the header must be {:?}", loam_jobs::import::HEADER),
+        ));
+    }
+    let incoming = state.job_settings().incoming();
+    tokio::fs::create_dir_all(&incoming)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let file = format!("{}.csv", ulid::Ulid::new());
+    let path = incoming.join(&file);
+    write_durably(&path, body.clone())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let payload = Payload::Import(ImportCsv {
+        cell_id: cell.id,
+        logger_id: logger.id,
+        file,
+        original_name: params
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| "upload.csv".into()),
+    });
+    let submitted = state
+        .jobs()
+        .submit(
+            state.db(),
+            NewJob {
+                payload,
+                owner: Some(person.user_id.clone()),
+                request_id: Some(request_id.0.0.clone()),
+                reuse: false,
+            },
+        )
+        .await;
+    let job = match submitted {
+        Ok(job) => job,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e.into());
+        }
+    };
+    let location = format!("/api/jobs/{}", job.id);
+    Ok(accepted(job, location))
+}
+
+/// Writes a file and syncs it, so an accepted upload survives a crash.
+async fn write_durably(path: &std::path::Path, bytes: axum::body::Bytes) -> std::io::Result<()> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path)?;
+        file.write_all(&bytes)?;
+        file.sync_all()
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }

@@ -38,7 +38,7 @@ fn not_found() -> ApiError {
 }
 
 /// The logger, if the caller owns it (admins: any); otherwise 404, never a hint.
-async fn owned(state: &AppState, caller: &Caller, id: u32) -> Result<Logger, ApiError> {
+pub(crate) async fn owned(state: &AppState, caller: &Caller, id: u32) -> Result<Logger, ApiError> {
     let id = i32::try_from(id).map_err(|_| not_found())?;
     let logger = state
         .db()

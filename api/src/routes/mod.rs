@@ -13,6 +13,7 @@ pub(crate) mod opendata;
 pub(crate) mod sensor;
 pub(crate) mod series;
 pub(crate) mod tags;
+pub(crate) mod ttn;
 pub(crate) mod users;
 
 use utoipa::OpenApi;
@@ -71,6 +72,9 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .person_or_key(routes!(jobs::list_jobs))
         .person_or_key(routes!(jobs::get_job, jobs::cancel_job))
         .person_or_key(routes!(jobs::download_artifact))
+        .person(routes!(jobs::start_export))
+        .person(routes!(jobs::start_import))
+        .person(routes!(ttn::ttn_status, ttn::ttn_register, ttn::ttn_remove))
         .public(routes!(opendata::get_opendata))
         .person(routes!(opendata::approve_opendata))
         .public(routes!(series::read_power))

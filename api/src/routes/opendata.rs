@@ -5,13 +5,17 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::Datelike;
+use loam_jobs::{NewJob, OpenDataMonth, Payload};
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::errors::ErrorResponse;
+use loam_schemas::jobs::JobResponse;
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::identity::Person;
+use crate::middleware::RequestId;
 use crate::state::AppState;
 
 fn ents(message: &str) -> ApiError {
@@ -35,20 +39,77 @@ fn finished_month(params: &HashMap<String, String>) -> Result<(i32, i32), ApiErr
     Ok((year, month))
 }
 
-/// The open-data ZIP of all public cells for a finished month.
+/// The open-data ZIP of all public cells for a finished month: 200 with the file when it is
+/// built, else 202 with the job building it (poll the same URL, or follow `Location`).
 #[utoipa::path(get, path = "/api/opendata", tag = "opendata",
-    params(("year" = i32, Query, description = "Year"), ("month" = i32, Query, description = "Month 1–12 (must have ended)")),
+    params(
+        ("year" = i32, Query, description = "Year"),
+        ("month" = i32, Query, description = "Month 1–12 (must have ended)"),
+        ("variant" = Option<String>, Query, description = "`dirty` (default: the data as stored) or `clean` (approved months only)"),
+    ),
     responses(
+        (status = 200, description = "`loam-opendata-{dirty|clean}-YYYY-MM.zip`", content_type = "application/zip"),
+        (status = 202, description = "Being built; poll again", body = JobResponse),
         (status = 400, description = "`{\"error\": \"Missing or invalid parameter (year, month).\"}` or `{\"error\": \"Invalid date.\"}`"),
-        (status = 503, description = "The export job is not available yet", body = ErrorResponse),
+        (status = 404, description = "The clean variant of a month not approved", body = ErrorResponse),
+        (status = 503, description = "The job queue is unavailable", body = ErrorResponse),
     ))]
 pub(crate) async fn get_opendata(
+    State(state): State<AppState>,
+    request_id: axum::Extension<RequestId>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<()>, ApiError> {
-    finished_month(&params)?;
-    Err(ApiError::Unavailable(
-        "open-data exports are not built yet".into(),
-    ))
+) -> Result<Response, ApiError> {
+    let (year, month) = finished_month(&params)?;
+    let variant = match params.get("variant").map(|v| v.trim()) {
+        None | Some("") | Some("dirty") => "dirty",
+        Some("clean") => "clean",
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_variant",
+                "variant must be dirty or clean",
+            ));
+        }
+    };
+    if variant == "clean"
+        && !state
+            .db()
+            .run(move |c| loam_db::opendata::is_approved(c, year, month))
+            .await?
+    {
+        return Err(ApiError::NotFound(format!(
+            "{year}-{month:02} has not been approved for the clean export"
+        )));
+    }
+    let month_data = OpenDataMonth {
+        year,
+        month: month.unsigned_abs(),
+        variant: variant.to_owned(),
+    };
+    let job = state
+        .jobs()
+        .submit(
+            state.db(),
+            NewJob {
+                payload: Payload::OpenData(month_data.clone()),
+                owner: None,
+                request_id: Some(request_id.0.0.clone()),
+                reuse: true,
+            },
+        )
+        .await?;
+    if job.state == "succeeded" {
+        let id = job.id.clone();
+        if let Some(name) = state
+            .db()
+            .run(move |c| loam_db::jobs::artifact(c, &id))
+            .await?
+        {
+            let path = state.job_settings().artifact_path(&name);
+            return super::jobs::serve_file(&path, &month_data.file_name()).await;
+        }
+    }
+    let location = format!("/api/opendata?year={year}&month={month}&variant={variant}");
+    Ok(super::jobs::accepted(job, location))
 }
 
 /// Approves a month for the clean open-data export (administrators); idempotent.

@@ -2,17 +2,17 @@
 //! header `timestamp,vwc,temp,ec,raw_vwc,v,i,p,data,measurement,unit,type`, TEROS, power and the
 //! `phytos31`/`voltage` series outer-joined on time, gaps written `void`, times as
 //! `2024-01-13 18:00:05`. Unlike ENTS, every requested cell is exported (rows cell by cell).
+//!
+//! Loam's own export ([`ExportZip`], in `zip.rs`) streams one CSV per cell and sensor into a ZIP.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
-use loam_db::Db;
 use loam_db::measurements::Value;
 use loam_db::series::{Resample, Window};
 use serde::{Deserialize, Serialize};
 
-use crate::JobError;
+use crate::{JobContext, JobError};
 
 /// What to export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,12 +30,6 @@ pub struct ExportCells {
 /// The header of ENTS's export.
 pub const HEADER: &str = "timestamp,vwc,temp,ec,raw_vwc,v,i,p,data,measurement,unit,type";
 
-/// Where a job's artifact lives: an unguessable name (the job's ULID and a random suffix is
-/// not needed: only the owner's authenticated request reaches the file by job id).
-pub fn artifact_path(dir: &Path, job_id: &str) -> PathBuf {
-    dir.join(format!("{job_id}.csv"))
-}
-
 fn number(v: Option<f64>) -> String {
     v.and_then(serde_json::Number::from_f64)
         .map_or_else(|| "void".to_owned(), |n| n.to_string())
@@ -49,13 +43,9 @@ struct Line {
 }
 
 impl ExportCells {
-    /// Writes the CSV to `path` (replacing any earlier attempt's file) and returns its size.
-    pub async fn run(
-        &self,
-        db: &Db,
-        path: &Path,
-        mut progress: impl FnMut(i64, i64),
-    ) -> Result<u64, JobError> {
+    /// Builds the CSV artifact; the result names its download.
+    pub async fn run(&self, ctx: &mut JobContext) -> Result<serde_json::Value, JobError> {
+        let db = ctx.db.clone();
         let resample = Resample::parse(&self.resample)
             .ok_or_else(|| JobError::Permanent(format!("unknown resample {:?}", self.resample)))?;
         let w = Window {
@@ -120,15 +110,16 @@ impl ExportCells {
                 text.push_str(&fields.join(","));
                 text.push('\n');
             }
-            progress(n as i64 + 1, total);
+            ctx.progress(n as i64 + 1, total).await?;
         }
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        // Write then rename, so a reader never sees half a file and a retry replaces it whole.
-        let partial = path.with_extension("partial");
+        let (name, partial) = ctx.new_artifact("csv");
+        tokio::fs::create_dir_all(&ctx.settings.artifacts).await?;
         tokio::fs::write(&partial, text.as_bytes()).await?;
-        tokio::fs::rename(&partial, path).await?;
-        Ok(text.len() as u64)
+        ctx.publish(&partial, &name).await?;
+        Ok(serde_json::json!({
+            "download": format!("/api/jobs/{}/artifact", ctx.job_id),
+            "bytes": text.len(),
+            "format": "text/csv",
+        }))
     }
 }
