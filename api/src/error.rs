@@ -52,6 +52,11 @@ pub enum ApiError {
     /// 503: a dependency (database, Redis) is down or the request ran out of time.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: work could not be queued because Redis is unreachable (the cause is logged).
+    #[error(
+        "the job queue is unavailable (Redis cannot be reached); nothing was started, try again shortly"
+    )]
+    QueueUnavailable(String),
     /// 503: the request took longer than the configured deadline.
     #[error("the request took longer than {0} s")]
     Timeout(u64),
@@ -83,7 +88,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::QueueUnavailable(_) | ApiError::Timeout(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Ents { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +110,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BadGateway(_) => "upstream_failed",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::QueueUnavailable(_) => "queue_unavailable",
             ApiError::Timeout(_) => "timeout",
             ApiError::Ents { .. } => "ents",
             ApiError::Internal(_) => "internal",
@@ -155,6 +163,11 @@ impl IntoResponse for ApiError {
             ApiError::Internal(err) => {
                 ("internal error".to_owned(), None, Some(format!("{err:#}")))
             }
+            ApiError::QueueUnavailable(why) => (
+                ApiError::QueueUnavailable(String::new()).to_string(),
+                None,
+                Some(why),
+            ),
             ApiError::Invalid(fields) => ("validation failed".to_owned(), Some(fields), None),
             other => (other.to_string(), None, None),
         };
@@ -191,9 +204,7 @@ impl From<DbError> for ApiError {
 impl From<loam_jobs::QueueError> for ApiError {
     fn from(err: loam_jobs::QueueError) -> Self {
         match err {
-            loam_jobs::QueueError::Unavailable(why) => ApiError::Unavailable(format!(
-                "the job queue (Redis) is unavailable, try again later: {why}"
-            )),
+            loam_jobs::QueueError::Unavailable(why) => ApiError::QueueUnavailable(why),
             loam_jobs::QueueError::Db(e) => e.into(),
         }
     }

@@ -26,7 +26,7 @@ pub struct ImportRow {
 
 /// Inserts `rows` into `cell_id` (power rows under `logger_id`), calling `after_batch` with the
 /// rows done so far; an `Err` from it aborts (and the caller's transaction rolls back). Returns
-/// how many rows were new.
+/// how many measurement rows (power plus TEROS) were new.
 pub fn insert(
     conn: &mut DbConn,
     cell_id: i32,
@@ -167,5 +167,5 @@ fn insert_pg(
         .map(|(cell, ts, vwc, raw, temp, ec)| (*cell, *ts, [*vwc, *raw, *temp, ec.map(f64::from)]))
         .collect();
     crate::rollups::add_teros_many(conn, &teros_sums)?;
-    Ok(new_power.len().max(new_teros.len()))
+    Ok(new_power.len() + new_teros.len())
 }

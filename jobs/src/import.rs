@@ -119,7 +119,8 @@ pub fn parse(text: &str) -> Result<Vec<ImportRow>, BadFile> {
 }
 
 impl ImportCsv {
-    /// Validates and inserts the file; the result counts rows read and rows new.
+    /// Validates and inserts the file; the result counts lines read and measurements stored
+    /// (power and TEROS rows that were new: 0 when the same file is imported again).
     pub async fn run(&self, ctx: &mut JobContext) -> Result<serde_json::Value, JobError> {
         let path = ctx.settings.incoming().join(&self.file);
         let text = match tokio::fs::read_to_string(&path).await {
@@ -147,7 +148,7 @@ impl ImportCsv {
         Ok(serde_json::json!({
             "file": self.original_name,
             "rows": rows.len(),
-            "new_rows": new,
+            "stored": new,
         }))
     }
 }

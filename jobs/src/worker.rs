@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::WorkerBuilderExt;
+use apalis_core::backend::ext::BackendExt;
 use apalis_core::error::BoxDynError;
 use apalis_core::task::data::Data;
 use apalis_core::worker::builder::WorkerBuilder;
@@ -17,6 +18,9 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use crate::{Executor, JobQueue, Outcome, QueuedJob};
+
+/// How often an idle worker asks Redis for work.
+const POLL: Duration = Duration::from_millis(250);
 
 /// How a worker process is set up.
 #[derive(Debug, Clone)]
@@ -115,7 +119,11 @@ pub async fn run(
             .heartbeat_interval(options.heartbeat)
             .missed_heartbeats(3)
             .batch_size(options.concurrency.max(1));
-        let storage = RedisStorage::<QueuedJob, _>::new(conn).with_config(config);
+        // An idle apalis worker looks again only at its next heartbeat; polling every 250 ms
+        // keeps a new job's start well under a second.
+        let storage = RedisStorage::<QueuedJob, _>::new(conn)
+            .with_config(config)
+            .poll_with_interval(POLL);
         let name = unique_name();
         tracing::info!(worker = %name, queue = %options.queue, "worker taking jobs");
         let worker = WorkerBuilder::new(name.as_str())

@@ -240,6 +240,34 @@ pub struct Options {
     pub postgres_via: Option<SocketAddr>,
     /// Change anything else in the configuration before the server starts.
     pub tweak: Option<ConfigTweak>,
+    /// Use this Postgres database (another app's) instead of creating one: replicas.
+    pub database_url: Option<String>,
+}
+
+/// A worker running inside the test; stops (handing its jobs back) when dropped or stopped.
+pub struct InTestWorker {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl InTestWorker {
+    /// Stops taking jobs and waits until the worker has let go of its running ones.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), task).await;
+        }
+    }
+}
+
+impl Drop for InTestWorker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 impl TestApp {
@@ -264,6 +292,10 @@ impl TestApp {
         let pg = match backend {
             Backend::Sqlite => {
                 config.database_url = None;
+                None
+            }
+            Backend::Postgres if options.database_url.is_some() => {
+                config.database_url = options.database_url;
                 None
             }
             Backend::Postgres => {
@@ -302,6 +334,64 @@ impl TestApp {
             task: Some(task),
             _dir: dir,
             pg,
+        }
+    }
+
+    /// The configuration this server runs with (a worker for it uses the same).
+    pub fn config(&self) -> &Config {
+        self.state.config()
+    }
+
+    /// Polls a job until it ends (at most a minute); returns its last record.
+    pub async fn wait_for_job(&self, session: &Session, id: &str) -> serde_json::Value {
+        let mut job = serde_json::Value::Null;
+        for _ in 0..600 {
+            job = self
+                .as_person(reqwest::Method::GET, &format!("/api/jobs/{id}"), session)
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            if ["succeeded", "failed", "cancelled"].contains(&job["state"].as_str().unwrap_or("")) {
+                return job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("job {id} did not end within a minute: {job}");
+    }
+
+    /// Starts a Redis worker (the `loam-worker` loop) inside the test process for this server.
+    pub fn start_worker(&self) -> InTestWorker {
+        let config = self.config().clone();
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let (done_tx, done) = oneshot::channel::<()>();
+        let redis = redis::Client::open(config.redis().expect("a Redis URL")).expect("Redis URL");
+        let db = self.state.db().clone();
+        let executor = loam_jobs::Executor::new(
+            db,
+            loam_jobs::Settings::from_config(&config),
+            stop,
+            "api→worker",
+        );
+        let options = loam_jobs::worker::WorkerOptions {
+            queue: loam_jobs::queue_name(&config),
+            concurrency: 2,
+            heartbeat: std::time::Duration::from_secs(2),
+        };
+        let task = tokio::spawn(loam_jobs::worker::run(
+            executor,
+            redis,
+            options,
+            stop_tx,
+            async {
+                let _ = done.await;
+            },
+        ));
+        InTestWorker {
+            stop: Some(done_tx),
+            task: Some(task),
         }
     }
 

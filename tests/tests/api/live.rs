@@ -4,13 +4,19 @@ use std::time::Duration;
 
 use loam_tests::{Backend, Options, TestApp, TestRedis, ToggleProxy, frames};
 
-async fn replica(backend: Backend, redis_url: String, prefix: String) -> TestApp {
+async fn replica(
+    backend: Backend,
+    redis_url: String,
+    prefix: String,
+    database_url: Option<String>,
+) -> TestApp {
     TestApp::spawn_with(
         backend,
         Options {
             ents_compat: true,
             redis_url: Some(redis_url),
             tweak: Some(Box::new(move |c| c.redis_prefix = prefix)),
+            database_url,
             ..Options::default()
         },
     )
@@ -28,8 +34,14 @@ async fn events_cross_replicas_through_redis() {
     let redis = TestRedis::new();
     let proxy = ToggleProxy::start(loam_tests::socket_addr_of(&redis.url)).await;
     let via_proxy = format!("redis://{}", proxy.addr());
-    let a = replica(Backend::Postgres, via_proxy, redis.prefix.clone()).await;
-    let b = replica(Backend::Postgres, redis.url.clone(), redis.prefix.clone()).await;
+    let a = replica(Backend::Postgres, via_proxy, redis.prefix.clone(), None).await;
+    let b = replica(
+        Backend::Postgres,
+        redis.url.clone(),
+        redis.prefix.clone(),
+        a.config().database_url.clone(),
+    )
+    .await;
     let mut on_b = b.state.live().subscribe();
     let mut on_a = a.state.live().subscribe();
     let s = a.signed_in("live@example.test").await;

@@ -13,3 +13,4 @@ mod readiness;
 mod reads;
 mod resources;
 mod security;
+mod worker;
