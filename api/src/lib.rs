@@ -3,6 +3,7 @@
 
 mod access;
 pub mod accounts;
+pub mod cli;
 mod equations;
 pub mod error;
 mod extract;

@@ -29,6 +29,10 @@ enum Command {
     User(UserCommand),
     /// Exit 0 when the server at LOAM_LISTEN answers `GET /healthz` (for container healthchecks).
     Healthcheck,
+    /// Export cells to a ZIP (one CSV per cell and series), with a progress bar.
+    Export(loam_api::cli::ExportArgs),
+    /// Import historical CSV files (the ENTS sample format) into a cell, each all or nothing.
+    Import(loam_api::cli::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +122,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck => server::probe_health(cli.config.listen).await,
+        Command::Export(args) => loam_api::cli::export(&cli.config, args).await,
+        Command::Import(args) => loam_api::cli::import(&cli.config, args).await,
         Command::Migrate => {
             cli.config.validate()?;
             cli.config.ensure_data_dir()?;

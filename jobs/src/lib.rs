@@ -17,12 +17,13 @@ pub mod worker;
 
 use serde::{Deserialize, Serialize};
 
+pub use context::Observer;
 pub use context::{JobContext, Settings};
 pub use executor::{Executor, MAX_ATTEMPTS, Outcome};
 pub use export::{ExportCells, ExportZip};
 pub use import::ImportCsv;
 pub use opendata::OpenDataMonth;
-pub use queue::{JobQueue, NewJob, QueueError, QueuedJob, queue_name};
+pub use queue::{JobQueue, NewJob, QueueError, QueuedJob, queue_name, run_here};
 pub use runner::Runner;
 pub use ttn::TtnSync;
 

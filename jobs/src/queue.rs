@@ -183,3 +183,41 @@ impl JobQueue {
 pub fn queue_name(config: &loam_config::Config) -> String {
     format!("{}jobs", config.redis_namespace())
 }
+
+/// Runs a job here and now, outside any queue (the operator's `loam export` / `loam import`):
+/// the record is written already `running`, so no runner or worker takes it, then executed.
+/// Returns the final record.
+pub async fn run_here(
+    executor: &crate::Executor,
+    payload: Payload,
+    request_id: String,
+    observer: Option<crate::context::Observer>,
+) -> Result<Job, loam_db::DbError> {
+    let now = loam_db::now();
+    let job = Job {
+        id: ulid::Ulid::new().to_string(),
+        kind: payload.kind().to_owned(),
+        owner_id: None,
+        state: "running".to_owned(),
+        payload: serde_json::to_string(&payload).unwrap_or_default(),
+        progress_done: 0,
+        progress_total: 0,
+        attempts: 1,
+        error: None,
+        result: None,
+        request_id: Some(request_id),
+        created_at: now,
+        updated_at: now,
+        started_at: Some(now),
+        finished_at: None,
+        run_after: None,
+    };
+    let record = job.clone();
+    let db = executor.db().clone();
+    db.run(move |c| loam_db::jobs::insert(c, &record)).await?;
+    executor.execute_observed(job.clone(), observer).await;
+    let id = job.id.clone();
+    db.run(move |c| loam_db::jobs::find(c, &id))
+        .await?
+        .ok_or(loam_db::DbError::NotFound)
+}
