@@ -2,7 +2,10 @@
 //! 1. protobuf uploads with a device key at concurrency 1, 8 and 32 for a fixed time — uploads/s,
 //!    p50/p99 latency — then checks in the database that every acknowledged row is stored once;
 //! 2. reads of a year of power data (1,000,000 rows by default) with `resample=hour|day|none` —
-//!    p50/p95 latency — and the server's memory (idle RSS, peak RSS after the raw year read).
+//!    p50/p95 latency — and the server's memory (idle RSS, peak RSS after the raw year read);
+//! 3. jobs: `loam export` of that year (rows/s, peak RSS of a quarter and of the whole year, to
+//!    show memory stays flat) and `loam import` of a generated CSV in the ENTS sample format
+//!    (rows/s).
 //!
 //! `cargo run --release -p loam-bench -- --loam target/release/loam` (see README, "Benchmarks").
 
@@ -40,6 +43,9 @@ struct Args {
     /// Requests per resampled read measurement.
     #[arg(long, default_value_t = 30)]
     read_requests: usize,
+    /// Lines of the generated CSV for the import benchmark (each line is a power and a TEROS row).
+    #[arg(long, default_value_t = 250_000)]
+    import_lines: usize,
 }
 
 struct Server {
@@ -302,7 +308,7 @@ async fn reads(
     db: &Db,
     http: &reqwest::Client,
     site: &Site,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     let cell_id = cell(http, &server.base, site, "bench-reads").await?;
     let (cell32, logger32) = (i32::try_from(cell_id)?, i32::try_from(site.logger)?);
     let rows = args.read_rows;
@@ -358,6 +364,152 @@ async fn reads(
             peak
         );
     }
+    Ok(cell_id)
+}
+
+/// Runs `loam <args>` on the bench database; returns (seconds, peak RSS MiB, stdout).
+fn loam_cli(
+    args: &Args,
+    database_url: &str,
+    data_dir: &std::path::Path,
+    cli: &[&str],
+) -> anyhow::Result<(f64, f64, String)> {
+    let started = Instant::now();
+    let mut child = Command::new(&args.loam)
+        .args(cli)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOAM_DATA_DIR", data_dir)
+        .env("DATABASE_URL", database_url)
+        .env("LOAM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", args.loam))?;
+    let mut peak = 0.0_f64;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        let (_, hwm) = rss_mib(child.id());
+        if hwm.is_finite() {
+            peak = peak.max(hwm);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        stdout.read_to_string(&mut out)?;
+    }
+    if !status.success() {
+        bail!("loam {} failed: {status}", cli.join(" "));
+    }
+    Ok((seconds, peak, out))
+}
+
+/// Export and import throughput through the operator commands (the same jobs as the API).
+async fn jobs(
+    args: &Args,
+    url: &str,
+    data_dir: &std::path::Path,
+    http: &reqwest::Client,
+    server: &Server,
+    site: &Site,
+    cell_id: i64,
+) -> anyhow::Result<()> {
+    let import_cell = cell(http, &server.base, site, "bench-import").await?;
+    println!(
+        "
+jobs (loam export / loam import, Postgres)"
+    );
+    println!(
+        "{:>28} {:>10} {:>8} {:>10} {:>12}",
+        "job", "rows", "s", "rows/s", "peak RSS MiB"
+    );
+    let out = data_dir.join("bench-export.zip");
+    let out_arg = out.to_string_lossy().into_owned();
+    let cell_arg = cell_id.to_string();
+    for (label, end, rows) in [
+        (
+            "export raw, one quarter",
+            "2023-04-01T00:00:00Z",
+            args.read_rows / 4,
+        ),
+        (
+            "export raw, one year",
+            "2024-01-01T00:00:00Z",
+            args.read_rows,
+        ),
+    ] {
+        let (secs, peak, _) = loam_cli(
+            args,
+            url,
+            data_dir,
+            &[
+                "export",
+                "--cell",
+                &cell_arg,
+                "--start",
+                "2023-01-01T00:00:00Z",
+                "--end",
+                end,
+                "--series",
+                "power",
+                "--out",
+                &out_arg,
+            ],
+        )?;
+        println!(
+            "{label:>28} {rows:>10} {secs:>8.2} {:>10.0} {peak:>12.1}",
+            rows as f64 / secs
+        );
+    }
+    let _ = std::fs::remove_file(&out);
+    // A generated file in the ENTS sample format, hourly from 2000-01-01.
+    let csv = data_dir.join("bench-import.csv");
+    let mut text = String::with_capacity(args.import_lines * 96);
+    text.push_str(
+        "timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)",
+    );
+    for n in 0..args.import_lines {
+        let t =
+            chrono::DateTime::from_timestamp(946_684_800 + n as i64 * 3600, 0).context("time")?;
+        let (mv, ua) = (
+            100.0 + (n % 500) as f64 * 0.37,
+            20.0 + (n % 313) as f64 * 0.11,
+        );
+        text.push_str(&format!(
+            "\n{},{mv},{ua},{},{}.5,{},{}",
+            t.format(" %d %b %Y %H:%M:%S GMT"),
+            mv * ua / 1000.0,
+            200 + n % 97,
+            -1.2 + (n % 1000) as f64 * 0.001,
+            18.0 + (n % 150) as f64 * 0.1
+        ));
+    }
+    std::fs::write(&csv, text)?;
+    let (secs, peak, _) = loam_cli(
+        args,
+        url,
+        data_dir,
+        &[
+            "import",
+            &csv.to_string_lossy(),
+            "--cell",
+            &import_cell.to_string(),
+            "--logger",
+            &site.logger.to_string(),
+        ],
+    )?;
+    let measurements = args.import_lines * 2;
+    println!(
+        "{:>28} {measurements:>10} {secs:>8.2} {:>10.0} {peak:>12.1}",
+        "import (power + TEROS rows)",
+        measurements as f64 / secs
+    );
+    let _ = std::fs::remove_file(&csv);
     Ok(())
 }
 
@@ -384,7 +536,8 @@ async fn main() -> anyhow::Result<()> {
             .build()?;
         let site = site(&http, &server.base).await?;
         uploads(&args, &server, &db, &http, &site).await?;
-        reads(&args, &server, &db, &http, &site).await?;
+        let cell = reads(&args, &server, &db, &http, &site).await?;
+        jobs(&args, &url, &data_dir, &http, &server, &site, cell).await?;
         anyhow::Ok(())
     }
     .await;

@@ -201,7 +201,23 @@ pub fn update(
 
 /// Deletes a cell; its data, members and tag links go with it (cascades).
 pub fn delete(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
-    Ok(diesel::delete(cells::table.find(id)).execute(conn)? > 0)
+    use crate::schema::{power_data, power_rollups, teros_data, teros_rollups};
+    crate::write_transaction(conn, |conn| {
+        // Measurements carry no foreign keys on Postgres (see `measurements::lock_parents`):
+        // take the cell first, so uploads holding it finish, then delete what it owns.
+        if let DbConn::Postgres(pg) = conn {
+            cells::table
+                .find(id)
+                .select(cells::id)
+                .for_update()
+                .load::<i32>(pg)?;
+        }
+        diesel::delete(power_data::table.filter(power_data::cell_id.eq(id))).execute(conn)?;
+        diesel::delete(teros_data::table.filter(teros_data::cell_id.eq(id))).execute(conn)?;
+        diesel::delete(power_rollups::table.filter(power_rollups::cell_id.eq(id))).execute(conn)?;
+        diesel::delete(teros_rollups::table.filter(teros_rollups::cell_id.eq(id))).execute(conn)?;
+        Ok(diesel::delete(cells::table.find(id)).execute(conn)? > 0)
+    })
 }
 
 /// Replaces a cell's tag set (unknown tags refused, nothing changed then).

@@ -32,7 +32,8 @@ pub fn power_page(
         .into_boxed();
     q = match after {
         None => q.filter(power_data::ts.ge(start)),
-        Some((ts, id)) => q.filter(
+        // `ts >= last` bounds the index range scan; the OR only breaks ties.
+        Some((ts, id)) => q.filter(power_data::ts.ge(ts)).filter(
             power_data::ts
                 .gt(ts)
                 .or(power_data::ts.eq(ts).and(power_data::id.gt(id))),
@@ -70,7 +71,8 @@ pub fn teros_page(
         .into_boxed();
     q = match after {
         None => q.filter(teros_data::ts.ge(start)),
-        Some((ts, id)) => q.filter(
+        // `ts >= last` bounds the index range scan; the OR only breaks ties.
+        Some((ts, id)) => q.filter(teros_data::ts.ge(ts)).filter(
             teros_data::ts
                 .gt(ts)
                 .or(teros_data::ts.eq(ts).and(teros_data::id.gt(id))),
@@ -125,7 +127,9 @@ pub fn sensor_page(
         .into_boxed();
     q = match after {
         None => q.filter(data::ts.ge(start)),
-        Some((ts, id)) => q.filter(data::ts.gt(ts).or(data::ts.eq(ts).and(data::id.gt(id)))),
+        Some((ts, id)) => q
+            .filter(data::ts.ge(ts))
+            .filter(data::ts.gt(ts).or(data::ts.eq(ts).and(data::id.gt(id)))),
     };
     let rows: Vec<(i64, NaiveDateTime, Option<f64>, Option<i64>)> = q
         .order((data::ts.asc(), data::id.asc()))

@@ -1,17 +1,17 @@
 //! Bulk import of historical rows into one cell: the caller's single transaction makes a file
 //! all-or-nothing, `ON CONFLICT DO NOTHING` makes a retried import add nothing twice, and rollups
-//! grow only by the rows that were new. On Postgres rows go in multi-row statements of a few
-//! thousand; SQLite, in-process, takes them one prepared statement at a time.
+//! count every row once. On Postgres a batch of ten thousand rows is one statement per table
+//! (rows as arrays) and the touched days' rollups are rebuilt at the end in one aggregate per
+//! table; SQLite, in-process, takes rows one prepared statement at a time with their rollups.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::measurements::{NewData, NewRow};
-use crate::schema::{power_data, teros_data};
 use crate::{DbConn, DbError};
 
-/// Rows per statement on Postgres (under its 65,535 bind parameters for 8 columns).
-pub const BATCH: usize = 5_000;
+/// Rows per statement on Postgres (and between progress reports).
+pub const BATCH: usize = 10_000;
 
 /// One timestamp of an imported file.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,10 @@ pub fn insert(
     now: NaiveDateTime,
     after_batch: &mut dyn FnMut(usize) -> Result<(), DbError>,
 ) -> Result<usize, DbError> {
+    crate::measurements::lock_parents(conn, &[cell_id], &[logger_id]).map_err(|e| match e {
+        crate::measurements::StoreError::Db(e) => e,
+        other => DbError::Aborted(other.to_string()),
+    })?;
     let mut new = 0;
     let mut done = 0;
     for chunk in rows.chunks(BATCH) {
@@ -74,18 +78,131 @@ pub fn insert(
         done += chunk.len();
         after_batch(done)?;
     }
+    let first = rows.iter().map(|r| r.ts).min();
+    let last = rows.iter().map(|r| r.ts).max();
+    if let (Some(first), Some(last), true) = (first, last, new > 0) {
+        rebuild_rollups_pg(conn, cell_id, first, last)?;
+    }
     Ok(new)
 }
 
-/// A TEROS row as inserted: cell, time, vwc, raw, temp, ec.
-type NewTeros = (
-    i32,
-    NaiveDateTime,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<i32>,
-);
+/// How many rows a statement added.
+#[derive(QueryableByName)]
+struct Added {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    added: i64,
+}
+
+/// A batch of power rows as three arrays (three bind parameters however many rows).
+const POWER_SQL: &str = "
+WITH new AS (
+    INSERT INTO power_data (cell_id, logger_id, ts, voltage, current, ts_server)
+    SELECT $1, $2, u.ts, u.v, u.i, $3
+    FROM UNNEST($4::timestamp[], $5::float8[], $6::float8[]) AS u (ts, v, i)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) AS added FROM new";
+
+/// A batch of TEROS rows as arrays.
+const TEROS_SQL: &str = "
+WITH new AS (
+    INSERT INTO teros_data (cell_id, ts, vwc, raw_vwc, temp, ec, ts_server)
+    SELECT $1, u.ts, u.vwc, u.vwc, u.temp, u.ec, $2
+    FROM UNNEST($3::timestamp[], $4::float8[], $5::float8[], $6::int4[]) AS u (ts, vwc, temp, ec)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) AS added FROM new";
+
+/// Rebuilds a cell's power rollups for whole days `[$2, $3)` from its rows, with the arithmetic
+/// of `rollups.rs`: buckets floor Unix seconds to the width; non-finite values are not counted.
+const POWER_ROLLUPS_SQL: &str = "
+INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p)
+SELECT $1, w.width, r.e - ((r.e % w.width) + w.width) % w.width,
+       count(r.v), coalesce(sum(r.v), 0), count(r.i), coalesce(sum(r.i), 0),
+       count(r.v * r.i), coalesce(sum(r.v * r.i), 0)
+FROM (
+    SELECT floor(extract(epoch FROM ts))::bigint AS e,
+           CASE WHEN voltage IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE voltage END AS v,
+           CASE WHEN current IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE current END AS i
+    FROM power_data
+    WHERE cell_id = $1 AND ts >= $2 AND ts < $3
+) AS r, (VALUES (3600::bigint), (86400::bigint)) AS w (width)
+GROUP BY 2, 3";
+
+/// Rebuilds a cell's TEROS rollups for whole days (VWC in percent, as `rollups.rs`).
+const TEROS_ROLLUPS_SQL: &str = "
+INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
+                           n_temp, sum_temp, n_ec, sum_ec)
+SELECT $1, w.width, r.e - ((r.e % w.width) + w.width) % w.width,
+       count(r.vwc), coalesce(sum(r.vwc), 0), count(r.raw), coalesce(sum(r.raw), 0),
+       count(r.temp), coalesce(sum(r.temp), 0), count(r.ec), coalesce(sum(r.ec), 0)
+FROM (
+    SELECT floor(extract(epoch FROM ts))::bigint AS e,
+           CASE WHEN vwc IN ('NaN', 'Infinity', '-Infinity') THEN NULL
+                WHEN vwc > 0 AND vwc <= 1 THEN vwc * 100 ELSE vwc END AS vwc,
+           CASE WHEN raw_vwc IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE raw_vwc END AS raw,
+           CASE WHEN temp IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE temp END AS temp,
+           ec::float8 AS ec
+    FROM teros_data
+    WHERE cell_id = $1 AND ts >= $2 AND ts < $3
+) AS r, (VALUES (3600::bigint), (86400::bigint)) AS w (width)
+GROUP BY 2, 3";
+
+/// Recomputes the rollups of the whole days an import touched, one aggregate per table (far
+/// cheaper than a rollup upsert per batch). The cell is taken `FOR UPDATE` first: uploads to it
+/// that are under way finish, new ones wait the moment until the import commits, so no
+/// increment is lost between the delete and the rebuild.
+fn rebuild_rollups_pg(
+    conn: &mut DbConn,
+    cell_id: i32,
+    first: NaiveDateTime,
+    last: NaiveDateTime,
+) -> Result<(), DbError> {
+    use crate::schema::{cells, power_rollups as pr, teros_rollups as tr};
+    use diesel::sql_types::{Integer, Timestamp};
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(());
+    };
+    let day = 86_400;
+    let from = first.and_utc().timestamp().div_euclid(day) * day;
+    let to = (last.and_utc().timestamp().div_euclid(day) + 1) * day;
+    let at = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0)
+            .map(|t| t.naive_utc())
+            .ok_or_else(|| DbError::Aborted("import times out of range".into()))
+    };
+    let (from_ts, to_ts) = (at(from)?, at(to)?);
+    cells::table
+        .find(cell_id)
+        .select(cells::id)
+        .for_update()
+        .load::<i32>(pg)?;
+    diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(pg)?;
+    diesel::delete(
+        pr::table
+            .filter(pr::cell_id.eq(cell_id))
+            .filter(pr::bucket.ge(from))
+            .filter(pr::bucket.lt(to)),
+    )
+    .execute(pg)?;
+    diesel::delete(
+        tr::table
+            .filter(tr::cell_id.eq(cell_id))
+            .filter(tr::bucket.ge(from))
+            .filter(tr::bucket.lt(to)),
+    )
+    .execute(pg)?;
+    for sql in [POWER_ROLLUPS_SQL, TEROS_ROLLUPS_SQL] {
+        diesel::sql_query(sql)
+            .bind::<Integer, _>(cell_id)
+            .bind::<Timestamp, _>(from_ts)
+            .bind::<Timestamp, _>(to_ts)
+            .execute(pg)?;
+    }
+    Ok(())
+}
 
 fn insert_pg(
     conn: &mut DbConn,
@@ -94,78 +211,42 @@ fn insert_pg(
     rows: &[ImportRow],
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    let power: Vec<_> = rows
-        .iter()
-        .filter_map(|r| {
-            r.power.map(|(v, i)| {
-                (
-                    power_data::cell_id.eq(cell_id),
-                    power_data::logger_id.eq(Some(logger_id)),
-                    power_data::ts.eq(r.ts),
-                    power_data::voltage.eq(Some(v)),
-                    power_data::current.eq(Some(i)),
-                    power_data::ts_server.eq(now),
-                )
-            })
-        })
-        .collect();
-    let teros: Vec<_> = rows
-        .iter()
-        .filter_map(|r| {
-            r.teros.map(|(vwc, temp, ec)| {
-                (
-                    teros_data::cell_id.eq(cell_id),
-                    teros_data::ts.eq(r.ts),
-                    teros_data::vwc.eq(Some(vwc)),
-                    teros_data::raw_vwc.eq(Some(vwc)),
-                    teros_data::temp.eq(Some(temp)),
-                    teros_data::ec.eq(Some(ec)),
-                    teros_data::ts_server.eq(now),
-                )
-            })
-        })
-        .collect();
+    use diesel::sql_types::{Array, Double, Integer, Timestamp};
     let DbConn::Postgres(pg) = conn else {
         return Err(DbError::Aborted(
             "bulk import statements are for Postgres".into(),
         ));
     };
-    let new_power: Vec<crate::rollups::NewPower> = if power.is_empty() {
-        Vec::new()
-    } else {
-        diesel::insert_into(power_data::table)
-            .values(&power)
-            .on_conflict_do_nothing()
-            .returning((
-                power_data::cell_id,
-                power_data::logger_id,
-                power_data::ts,
-                power_data::voltage,
-                power_data::current,
-            ))
-            .get_results(pg)?
-    };
-    let new_teros: Vec<NewTeros> = if teros.is_empty() {
-        Vec::new()
-    } else {
-        diesel::insert_into(teros_data::table)
-            .values(&teros)
-            .on_conflict_do_nothing()
-            .returning((
-                teros_data::cell_id,
-                teros_data::ts,
-                teros_data::vwc,
-                teros_data::raw_vwc,
-                teros_data::temp,
-                teros_data::ec,
-            ))
-            .get_results(pg)?
-    };
-    crate::rollups::add_power_many(conn, &new_power)?;
-    let teros_sums: Vec<_> = new_teros
+    let power: Vec<(NaiveDateTime, f64, f64)> = rows
         .iter()
-        .map(|(cell, ts, vwc, raw, temp, ec)| (*cell, *ts, [*vwc, *raw, *temp, ec.map(f64::from)]))
+        .filter_map(|r| r.power.map(|(v, i)| (r.ts, v, i)))
         .collect();
-    crate::rollups::add_teros_many(conn, &teros_sums)?;
-    Ok(new_power.len() + new_teros.len())
+    let teros: Vec<(NaiveDateTime, f64, f64, i32)> = rows
+        .iter()
+        .filter_map(|r| r.teros.map(|(vwc, temp, ec)| (r.ts, vwc, temp, ec)))
+        .collect();
+    let mut added = 0;
+    if !power.is_empty() {
+        added += diesel::sql_query(POWER_SQL)
+            .bind::<Integer, _>(cell_id)
+            .bind::<Integer, _>(logger_id)
+            .bind::<Timestamp, _>(now)
+            .bind::<Array<Timestamp>, _>(power.iter().map(|p| p.0).collect::<Vec<_>>())
+            .bind::<Array<Double>, _>(power.iter().map(|p| p.1).collect::<Vec<_>>())
+            .bind::<Array<Double>, _>(power.iter().map(|p| p.2).collect::<Vec<_>>())
+            .get_result::<Added>(pg)?
+            .added;
+    }
+    if !teros.is_empty() {
+        added += diesel::sql_query(TEROS_SQL)
+            .bind::<Integer, _>(cell_id)
+            .bind::<Timestamp, _>(now)
+            .bind::<Array<Timestamp>, _>(teros.iter().map(|t| t.0).collect::<Vec<_>>())
+            .bind::<Array<Double>, _>(teros.iter().map(|t| t.1).collect::<Vec<_>>())
+            .bind::<Array<Double>, _>(teros.iter().map(|t| t.2).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(teros.iter().map(|t| t.3).collect::<Vec<_>>())
+            .get_result::<Added>(pg)?
+            .added;
+    }
+    Ok(usize::try_from(added).unwrap_or(0))
 }

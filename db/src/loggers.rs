@@ -73,5 +73,20 @@ pub fn update(
 
 /// Deletes a logger; its measurements stay (detached) and its device keys go.
 pub fn delete(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
-    Ok(diesel::delete(loggers::table.find(id)).execute(conn)? > 0)
+    use crate::schema::power_data;
+    crate::write_transaction(conn, |conn| {
+        // Power rows keep their data when their logger goes (the old `ON DELETE SET NULL`,
+        // done here because Postgres's measurement tables carry no foreign keys).
+        if let DbConn::Postgres(pg) = conn {
+            loggers::table
+                .find(id)
+                .select(loggers::id)
+                .for_update()
+                .load::<i32>(pg)?;
+        }
+        diesel::update(power_data::table.filter(power_data::logger_id.eq(id)))
+            .set(power_data::logger_id.eq(None::<i32>))
+            .execute(conn)?;
+        Ok(diesel::delete(loggers::table.find(id)).execute(conn)? > 0)
+    })
 }

@@ -128,8 +128,8 @@ pub fn store(
     outcome.map_err(|e| name_missing(e, &cell_ids, &logger_ids))
 }
 
-/// Turns a foreign-key failure (Postgres checks existence through the inserts) into the unknown
-/// cell or logger it means.
+/// Names the unknown cell or logger behind a foreign-key failure (SQLite's keys, should a row
+/// ever slip past [`lock_parents`]).
 fn name_missing(err: StoreError, cell_ids: &[i32], logger_ids: &[i32]) -> StoreError {
     match err {
         StoreError::Db(DbError::ForeignKeyViolation { constraint }) => {
@@ -142,6 +142,59 @@ fn name_missing(err: StoreError, cell_ids: &[i32], logger_ids: &[i32]) -> StoreE
         }
         other => other,
     }
+}
+
+/// Checks that the cells and loggers rows will name exist, and on Postgres holds them (`FOR KEY
+/// SHARE`, what a foreign key's trigger takes per row) until the transaction ends, so a
+/// concurrent delete waits. On Postgres the measurement tables carry no foreign keys (their
+/// per-row triggers cost more than the inserts); this one check per batch replaces them.
+/// SQLite keeps its foreign keys and serializes writers anyway.
+pub(crate) fn lock_parents(
+    conn: &mut DbConn,
+    cell_ids: &[i32],
+    logger_ids: &[i32],
+) -> Result<(), StoreError> {
+    let mut cell_ids = cell_ids.to_vec();
+    cell_ids.sort_unstable();
+    cell_ids.dedup();
+    let mut logger_ids = logger_ids.to_vec();
+    logger_ids.sort_unstable();
+    logger_ids.dedup();
+    let (found_cells, found_loggers): (Vec<i32>, Vec<i32>) = match conn {
+        DbConn::Postgres(pg) => (
+            cells::table
+                .filter(cells::id.eq_any(&cell_ids))
+                .select(cells::id)
+                .for_key_share()
+                .load(pg)?,
+            if logger_ids.is_empty() {
+                Vec::new()
+            } else {
+                loggers::table
+                    .filter(loggers::id.eq_any(&logger_ids))
+                    .select(loggers::id)
+                    .for_key_share()
+                    .load(pg)?
+            },
+        ),
+        DbConn::Sqlite(_) => (
+            cells::table
+                .filter(cells::id.eq_any(&cell_ids))
+                .select(cells::id)
+                .load(conn)?,
+            loggers::table
+                .filter(loggers::id.eq_any(&logger_ids))
+                .select(loggers::id)
+                .load(conn)?,
+        ),
+    };
+    if let Some(missing) = cell_ids.iter().find(|id| !found_cells.contains(id)) {
+        return Err(StoreError::UnknownCell(*missing));
+    }
+    if let Some(missing) = logger_ids.iter().find(|id| !found_loggers.contains(id)) {
+        return Err(StoreError::UnknownLogger(*missing));
+    }
+    Ok(())
 }
 
 /// [`store`] inside a transaction the caller owns.
@@ -164,29 +217,12 @@ fn store_in_transaction(
             return Err(StoreError::NotMember(*other));
         }
     }
-    // Postgres reports which foreign key failed, so the inserts themselves check that cells and
-    // loggers exist; SQLite does not name the key, so it looks first (in-process, cheap).
-    if matches!(conn, DbConn::Sqlite(_)) {
-        let found: Vec<i32> = cells::table
-            .filter(cells::id.eq_any(&cell_ids))
-            .select(cells::id)
-            .load(conn)?;
-        if let Some(missing) = cell_ids.iter().find(|id| !found.contains(id)) {
-            return Err(StoreError::UnknownCell(*missing));
-        }
-        let logger_ids: Vec<i32> = rows
-            .iter()
-            .filter(|r| matches!(r.data, NewData::Power { .. }))
-            .filter_map(|r| r.logger_id)
-            .collect();
-        let found: Vec<i32> = loggers::table
-            .filter(loggers::id.eq_any(&logger_ids))
-            .select(loggers::id)
-            .load(conn)?;
-        if let Some(missing) = logger_ids.iter().find(|id| !found.contains(id)) {
-            return Err(StoreError::UnknownLogger(*missing));
-        }
-    }
+    let logger_ids: Vec<i32> = rows
+        .iter()
+        .filter(|r| matches!(r.data, NewData::Power { .. }))
+        .filter_map(|r| r.logger_id)
+        .collect();
+    lock_parents(conn, &cell_ids, &logger_ids)?;
     insert_rows(conn, rows, now)
 }
 
@@ -547,6 +583,10 @@ fn bulk_power(
             return Err(StoreError::NotMember(*other));
         }
     }
+    let rows = uploads.iter().flat_map(|u| &u.rows);
+    let cell_ids: Vec<i32> = rows.clone().map(|r| r.cell_id).collect();
+    let logger_ids: Vec<i32> = rows.filter_map(|r| r.logger_id).collect();
+    lock_parents(conn, &cell_ids, &logger_ids)?;
     let values: Vec<_> = uploads
         .iter()
         .flat_map(|u| &u.rows)

@@ -62,6 +62,9 @@ pub(crate) fn add_power_many(conn: &mut DbConn, rows: &[NewPower]) -> Result<(),
     if sums.is_empty() {
         return Ok(());
     }
+    if let DbConn::Postgres(pg) = conn {
+        return upsert_power_pg(pg, sums);
+    }
     let values: Vec<_> = sums
         .into_iter()
         .map(|((cell, width, b), [(nv, sv), (ni, si), (np, sp)])| {
@@ -91,6 +94,96 @@ pub(crate) fn add_power_many(conn: &mut DbConn, rows: &[NewPower]) -> Result<(),
             pr::sum_p.eq(pr::sum_p + excluded(pr::sum_p)),
         ))
         .execute(c))?;
+    Ok(())
+}
+
+/// Per-bucket sums, keyed by (cell, width, bucket): (count, total) per column.
+type Sums<const N: usize> = std::collections::BTreeMap<(i32, i32, i64), [(i64, f64); N]>;
+
+/// Sums as columns, for array parameters: cells, widths, buckets, then counts and totals.
+type Columns<const N: usize> = (Vec<i32>, Vec<i32>, Vec<i64>, [Vec<i64>; N], [Vec<f64>; N]);
+
+fn columns<const N: usize>(sums: Sums<N>) -> Columns<N> {
+    let len = sums.len();
+    let mut out: Columns<N> = (
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        std::array::from_fn(|_| Vec::with_capacity(len)),
+        std::array::from_fn(|_| Vec::with_capacity(len)),
+    );
+    for ((cell, width, b), parts) in sums {
+        out.0.push(cell);
+        out.1.push(width);
+        out.2.push(b);
+        for (k, (n, total)) in parts.into_iter().enumerate() {
+            out.3[k].push(n);
+            out.4[k].push(total);
+        }
+    }
+    out
+}
+
+/// Power sums as arrays: one statement and nine parameters however many buckets (a multi-row
+/// `VALUES` would pass 65,535 parameters at about 7,000 buckets).
+fn upsert_power_pg(pg: &mut diesel::PgConnection, sums: Sums<3>) -> Result<(), DbError> {
+    use diesel::sql_types::{Array, BigInt, Double, Integer};
+    let (cells, widths, buckets, [nv, ni, np], [sv, si, sp]) = columns(sums);
+    diesel::sql_query(
+        "INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p)
+         SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
+                              $6::int8[], $7::float8[], $8::int8[], $9::float8[])
+         ON CONFLICT (cell_id, width, bucket) DO UPDATE SET
+             n_v = power_rollups.n_v + excluded.n_v, sum_v = power_rollups.sum_v + excluded.sum_v,
+             n_i = power_rollups.n_i + excluded.n_i, sum_i = power_rollups.sum_i + excluded.sum_i,
+             n_p = power_rollups.n_p + excluded.n_p, sum_p = power_rollups.sum_p + excluded.sum_p",
+    )
+    .bind::<Array<Integer>, _>(cells)
+    .bind::<Array<Integer>, _>(widths)
+    .bind::<Array<BigInt>, _>(buckets)
+    .bind::<Array<BigInt>, _>(nv)
+    .bind::<Array<Double>, _>(sv)
+    .bind::<Array<BigInt>, _>(ni)
+    .bind::<Array<Double>, _>(si)
+    .bind::<Array<BigInt>, _>(np)
+    .bind::<Array<Double>, _>(sp)
+    .execute(pg)?;
+    Ok(())
+}
+
+/// TEROS sums as arrays (see [`upsert_power_pg`]).
+fn upsert_teros_pg(pg: &mut diesel::PgConnection, sums: Sums<4>) -> Result<(), DbError> {
+    use diesel::sql_types::{Array, BigInt, Double, Integer};
+    let (cells, widths, buckets, [n_vwc, n_raw, n_temp, n_ec], [s_vwc, s_raw, s_temp, s_ec]) =
+        columns(sums);
+    diesel::sql_query(
+        "INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
+                                    n_temp, sum_temp, n_ec, sum_ec)
+         SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
+                              $6::int8[], $7::float8[], $8::int8[], $9::float8[],
+                              $10::int8[], $11::float8[])
+         ON CONFLICT (cell_id, width, bucket) DO UPDATE SET
+             n_vwc = teros_rollups.n_vwc + excluded.n_vwc,
+             sum_vwc = teros_rollups.sum_vwc + excluded.sum_vwc,
+             n_raw = teros_rollups.n_raw + excluded.n_raw,
+             sum_raw = teros_rollups.sum_raw + excluded.sum_raw,
+             n_temp = teros_rollups.n_temp + excluded.n_temp,
+             sum_temp = teros_rollups.sum_temp + excluded.sum_temp,
+             n_ec = teros_rollups.n_ec + excluded.n_ec,
+             sum_ec = teros_rollups.sum_ec + excluded.sum_ec",
+    )
+    .bind::<Array<Integer>, _>(cells)
+    .bind::<Array<Integer>, _>(widths)
+    .bind::<Array<BigInt>, _>(buckets)
+    .bind::<Array<BigInt>, _>(n_vwc)
+    .bind::<Array<Double>, _>(s_vwc)
+    .bind::<Array<BigInt>, _>(n_raw)
+    .bind::<Array<Double>, _>(s_raw)
+    .bind::<Array<BigInt>, _>(n_temp)
+    .bind::<Array<Double>, _>(s_temp)
+    .bind::<Array<BigInt>, _>(n_ec)
+    .bind::<Array<Double>, _>(s_ec)
+    .execute(pg)?;
     Ok(())
 }
 
@@ -132,6 +225,9 @@ pub(crate) fn add_teros_many(
     }
     if sums.is_empty() {
         return Ok(());
+    }
+    if let DbConn::Postgres(pg) = conn {
+        return upsert_teros_pg(pg, sums);
     }
     let values: Vec<_> = sums
         .into_iter()

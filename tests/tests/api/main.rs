@@ -3,6 +3,7 @@
 
 mod auth;
 mod cells;
+mod deletes;
 mod foundation;
 mod ingest;
 mod jobs;

@@ -347,6 +347,34 @@ async fn import_of_the_sample_files_reads_back(backend: Backend) {
             );
             assert_eq!(ec[k], Some(f64::from(e)), "{name} row {k}");
         }
+        // Daily means (served from rollups for whole days) equal the means of the rows.
+        let mut days: std::collections::BTreeMap<i64, (f64, f64)> = Default::default();
+        for row in &rows {
+            let day = row.ts.and_utc().timestamp().div_euclid(86_400);
+            let e = days.entry(day).or_default();
+            e.0 += row.power.expect("power").0 * 1e3;
+            e.1 += 1.0;
+        }
+        let daily = json_of(
+            app.as_person(Method::GET, &format!("/api/power/{cell}"), &s)
+                .query(&[
+                    (
+                        "startTime",
+                        loam_tests::http_date(first.div_euclid(86_400) * 86_400),
+                    ),
+                    (
+                        "endTime",
+                        loam_tests::http_date((last.div_euclid(86_400) + 1) * 86_400 - 1),
+                    ),
+                    ("resample", "day".to_owned()),
+                ])
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await;
+        let want: Vec<Option<f64>> = days.values().map(|(sum, n)| Some(sum / n)).collect();
+        assert_close(&numbers(&daily["v"]), &want, &format!("{name} daily v"));
         // Importing the same file again adds nothing.
         let again = json_of(import(&app, &s, cell, logger, &name, text).await).await;
         let job = app
