@@ -296,3 +296,20 @@ pub fn set_payload(conn: &mut DbConn, id: &str, payload: &str) -> Result<(), DbE
         .execute(conn)?;
     Ok(())
 }
+
+/// Puts back in the queue jobs that say `running` but have not reported progress since
+/// `stale_before`: their runner died (a replica without Redis, killed mid-job). Handlers report
+/// progress at least every few seconds while they work, so a live job is never taken.
+pub fn requeue_stale(
+    conn: &mut DbConn,
+    stale_before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        jobs::table
+            .filter(jobs::state.eq("running"))
+            .filter(jobs::updated_at.lt(stale_before)),
+    )
+    .set((jobs::state.eq("queued"), jobs::updated_at.eq(now)))
+    .execute(conn)?)
+}

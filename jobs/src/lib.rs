@@ -24,7 +24,7 @@ pub use export::{ExportCells, ExportZip};
 pub use import::ImportCsv;
 pub use opendata::OpenDataMonth;
 pub use queue::{JobQueue, NewJob, QueueError, QueuedJob, queue_name, run_here};
-pub use runner::Runner;
+pub use runner::{Runner, STALE_AFTER, requeue_stale};
 pub use ttn::TtnSync;
 
 /// Why a job did not succeed; decides between retrying and giving up.

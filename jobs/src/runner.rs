@@ -1,6 +1,7 @@
 //! The in-process runner (embedded default, no Redis): job records in the data database are the
 //! queue. It claims queued records with a conditional update, runs up to `concurrency` at once,
-//! and sweeps expired artifacts periodically. Records survive restarts, so nothing is lost.
+//! sweeps expired artifacts periodically, and re-queues running jobs whose runner went silent (a
+//! replica killed mid-job). Records survive restarts, so nothing is lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,7 @@ impl Runner {
         if sole_runner {
             tokio::spawn(requeue_interrupted(db.clone()));
         }
+        tokio::spawn(requeue_stale_forever(db.clone()));
         tokio::spawn(crate::cleanup::sweep_forever(
             db,
             self.executor.settings().artifacts.clone(),
@@ -77,6 +79,33 @@ impl Runner {
                     tokio::time::sleep(IDLE_POLL * 8).await;
                 }
             }
+        }
+    }
+}
+
+/// A running job silent this long lost its runner (handlers report progress every few seconds).
+pub const STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// Re-queues jobs whose runner died without a word (another replica, killed mid-job); without
+/// Redis nothing else would notice. Returns how many.
+pub async fn requeue_stale(db: &Db) -> Result<usize, loam_db::DbError> {
+    let now = loam_db::now();
+    let before = now - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+    let n = db
+        .run(move |c| loam_db::jobs::requeue_stale(c, before, now))
+        .await?;
+    if n > 0 {
+        tracing::warn!(jobs = n, "re-queued jobs whose runner stopped reporting");
+    }
+    Ok(n)
+}
+
+async fn requeue_stale_forever(db: Db) {
+    let mut tick = tokio::time::interval(STALE_AFTER / 4);
+    loop {
+        tick.tick().await;
+        if let Err(e) = requeue_stale(&db).await {
+            tracing::warn!(error = %e, "could not look for stale jobs");
         }
     }
 }

@@ -16,7 +16,8 @@ backend_tests!(
     import_of_the_sample_files_reads_back,
     a_bad_line_fails_the_import_and_writes_nothing,
     opendata_month_is_built_then_served,
-    ttn_sync_goes_through_the_loopback_stand_in
+    ttn_sync_goes_through_the_loopback_stand_in,
+    a_job_whose_runner_died_is_taken_over
 );
 
 const T0: i64 = 1_705_168_805; // 2024-01-13 18:00:05 UTC
@@ -833,4 +834,82 @@ async fn redis_down_keeps_ingest_and_refuses_to_enqueue() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(status, 202, "enqueueing recovers without a restart");
+}
+
+/// Without Redis, a job left `running` by a runner that died (a replica killed mid-job) is
+/// queued again once it has been silent too long, and then completes; a live one is left alone.
+async fn a_job_whose_runner_died_is_taken_over(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (s, cell, _) = cell_with_data(&app, "stale@example.test").await;
+    let owner = app
+        .state
+        .db()
+        .run(|c| loam_db::users::find_by_email(c, "stale@example.test"))
+        .await
+        .expect("db")
+        .expect("user")
+        .id;
+    let payload = loam_jobs::Payload::Export(loam_jobs::ExportZip {
+        cell_ids: vec![cell as i32],
+        start: chrono::DateTime::from_timestamp(T0 - 60, 0)
+            .expect("t")
+            .naive_utc(),
+        end: chrono::DateTime::from_timestamp(T0 + 7200, 0)
+            .expect("t")
+            .naive_utc(),
+        resample: "none".into(),
+        series: Vec::new(),
+    });
+    let record = |id: &str, silent_for: chrono::Duration| {
+        let now = loam_db::now();
+        loam_db::jobs::Job {
+            id: id.to_owned(),
+            kind: payload.kind().to_owned(),
+            owner_id: Some(owner.clone()),
+            state: "running".into(),
+            payload: serde_json::to_string(&payload).expect("json"),
+            progress_done: 0,
+            progress_total: 1,
+            attempts: 1,
+            error: None,
+            result: None,
+            request_id: Some("req-orphan".into()),
+            created_at: now - silent_for,
+            updated_at: now - silent_for,
+            started_at: Some(now - silent_for),
+            finished_at: None,
+            run_after: None,
+        }
+    };
+    let (dead, alive) = (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
+    let jobs = [
+        record(&dead, chrono::Duration::hours(1)),
+        record(&alive, chrono::Duration::seconds(5)),
+    ];
+    app.state
+        .db()
+        .run(move |c| {
+            for job in &jobs {
+                loam_db::jobs::insert(c, job)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("inserted");
+    let taken = loam_jobs::requeue_stale(app.state.db())
+        .await
+        .expect("sweep");
+    assert_eq!(taken, 1, "only the silent job");
+    let job = app.wait_for_job(&s, &dead).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2);
+    let untouched = json_of(
+        app.as_person(Method::GET, &format!("/api/jobs/{alive}"), &s)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(untouched["state"], "running");
+    assert_eq!(untouched["attempts"], 1);
 }
