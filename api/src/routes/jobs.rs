@@ -114,18 +114,7 @@ pub(crate) async fn start_cell_export(
         end: w.end,
         resample,
     });
-    let job = state
-        .jobs()
-        .submit(
-            state.db(),
-            NewJob {
-                payload,
-                owner: Some(person.user_id.clone()),
-                request_id: Some(request_id.0.0.clone()),
-                reuse: false,
-            },
-        )
-        .await?;
+    let job = submit_for(&state, &person, &request_id.0, payload).await?;
     let id = job.id;
     Ok(Json(ResultId { result_id: id }))
 }
@@ -298,6 +287,22 @@ pub(crate) async fn serve_file(path: &std::path::Path, name: &str) -> Result<Res
         .into_response())
 }
 
+/// Queues a person's job, tagged with the request that asked for it.
+pub(crate) async fn submit_for(
+    state: &AppState,
+    person: &Person,
+    request_id: &RequestId,
+    payload: Payload,
+) -> Result<Job, loam_jobs::QueueError> {
+    let job = NewJob {
+        payload,
+        owner: Some(person.user_id.clone()),
+        request_id: Some(request_id.0.clone()),
+        reuse: false,
+    };
+    state.jobs().submit(state.db(), job).await
+}
+
 /// `202 Accepted` with the job and where to follow it.
 pub(crate) fn accepted(job: Job, location: String) -> Response {
     (
@@ -356,18 +361,7 @@ pub(crate) async fn start_export(
             })
             .collect(),
     });
-    let job = state
-        .jobs()
-        .submit(
-            state.db(),
-            NewJob {
-                payload,
-                owner: Some(person.user_id.clone()),
-                request_id: Some(request_id.0.0.clone()),
-                reuse: false,
-            },
-        )
-        .await?;
+    let job = submit_for(&state, &person, &request_id.0, payload).await?;
     let location = format!("/api/jobs/{}", job.id);
     Ok(accepted(job, location))
 }
@@ -431,18 +425,7 @@ pub(crate) async fn start_import(
             .cloned()
             .unwrap_or_else(|| "upload.csv".into()),
     });
-    let submitted = state
-        .jobs()
-        .submit(
-            state.db(),
-            NewJob {
-                payload,
-                owner: Some(person.user_id.clone()),
-                request_id: Some(request_id.0.0.clone()),
-                reuse: false,
-            },
-        )
-        .await;
+    let submitted = submit_for(&state, &person, &request_id.0, payload).await;
     let job = match submitted {
         Ok(job) => job,
         Err(e) => {

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use loam_jobs::ttn::{Credentials, TtnAction, hex_exact};
-use loam_jobs::{NewJob, Payload, TtnSync};
+use loam_jobs::{Payload, TtnSync};
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::jobs::{JobResponse, TtnRegistration};
 
@@ -31,18 +31,7 @@ async fn submit(
     request_id: &RequestId,
     sync: TtnSync,
 ) -> Result<Response, ApiError> {
-    let job = state
-        .jobs()
-        .submit(
-            state.db(),
-            NewJob {
-                payload: Payload::TtnSync(sync),
-                owner: Some(person.user_id.clone()),
-                request_id: Some(request_id.0.clone()),
-                reuse: false,
-            },
-        )
-        .await?;
+    let job = super::jobs::submit_for(state, person, request_id, Payload::TtnSync(sync)).await?;
     let location = format!("/api/jobs/{}", job.id);
     Ok(super::jobs::accepted(job, location))
 }
