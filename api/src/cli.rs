@@ -124,11 +124,7 @@ pub async fn export(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
         .db()
         .run(move |c| loam_db::jobs::clear_artifact(c, &id))
         .await?;
-    let result: serde_json::Value = job
-        .result
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
+    let result = loam_jobs::result_of(&job);
     println!(
         "exported {} rows to {} (job {})",
         result["rows"],
@@ -161,12 +157,10 @@ pub async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(found_cell, "cell {cell} does not exist");
     anyhow::ensure!(found_logger, "logger {logger} does not exist");
-    let incoming = executor.settings().incoming();
-    std::fs::create_dir_all(&incoming)?;
     for path in &args.files {
-        let staged = format!("{}.csv", ulid::Ulid::new());
-        std::fs::copy(path, incoming.join(&staged))
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let staged = loam_jobs::import::stage(executor.settings(), bytes).await?;
         let original_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -185,11 +179,7 @@ pub async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
             "{original_name}: {}",
             job.error.unwrap_or(job.state)
         );
-        let result: serde_json::Value = job
-            .result
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok())
-            .unwrap_or_default();
+        let result = loam_jobs::result_of(&job);
         println!(
             "{original_name}: {} lines, {} measurements stored (job {})",
             result["rows"], result["stored"], job.id

@@ -113,35 +113,7 @@ pub fn store(
     now: NaiveDateTime,
     member: Option<&str>,
 ) -> Result<usize, StoreError> {
-    let mut cell_ids: Vec<i32> = rows.iter().map(|r| r.cell_id).collect();
-    cell_ids.sort_unstable();
-    cell_ids.dedup();
-    let mut logger_ids: Vec<i32> = rows
-        .iter()
-        .filter(|r| matches!(r.data, NewData::Power { .. }))
-        .filter_map(|r| r.logger_id)
-        .collect();
-    logger_ids.sort_unstable();
-    logger_ids.dedup();
-    let outcome =
-        crate::write_transaction(conn, |conn| store_in_transaction(conn, rows, now, member));
-    outcome.map_err(|e| name_missing(e, &cell_ids, &logger_ids))
-}
-
-/// Names the unknown cell or logger behind a foreign-key failure (SQLite's keys, should a row
-/// ever slip past [`lock_parents`]).
-fn name_missing(err: StoreError, cell_ids: &[i32], logger_ids: &[i32]) -> StoreError {
-    match err {
-        StoreError::Db(DbError::ForeignKeyViolation { constraint }) => {
-            let only = |ids: &[i32]| if ids.len() == 1 { ids[0] } else { 0 };
-            if constraint.as_deref().is_some_and(|c| c.contains("logger")) {
-                StoreError::UnknownLogger(only(logger_ids))
-            } else {
-                StoreError::UnknownCell(only(cell_ids))
-            }
-        }
-        other => other,
-    }
+    crate::write_transaction(conn, |conn| store_in_transaction(conn, rows, now, member))
 }
 
 /// Checks that the cells and loggers rows will name exist, and on Postgres holds them (`FOR KEY

@@ -2,8 +2,12 @@
 //! Every runner sweeps; two sweeping at once only delete the same file twice (ignored).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use loam_db::Db;
+
+/// How often expired artifacts are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Deletes expired artifacts; returns how many were removed.
 pub async fn sweep(db: &Db, artifacts: &Path) -> Result<usize, loam_db::DbError> {
@@ -32,7 +36,7 @@ pub async fn sweep(db: &Db, artifacts: &Path) -> Result<usize, loam_db::DbError>
 
 /// Sweeps every minute, for the life of the process.
 pub async fn sweep_forever(db: Db, artifacts: PathBuf) {
-    let mut tick = tokio::time::interval(crate::runner::SWEEP_EVERY);
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
     loop {
         tick.tick().await;
         if let Err(e) = sweep(&db, &artifacts).await {

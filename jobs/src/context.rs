@@ -29,11 +29,11 @@ impl Settings {
     /// Settings from the configuration.
     pub fn from_config(config: &loam_config::Config) -> Self {
         let ttn = match (&config.ttn_app_id, &config.ttn_api_key) {
-            (Some(app), Some(key)) if !app.is_empty() => Some(crate::ttn::TtnTarget {
-                base_url: config.ttn_api_url.trim_end_matches('/').to_owned(),
-                app_id: app.clone(),
-                api_key: key.expose().to_owned(),
-            }),
+            (Some(app), Some(key)) if !app.is_empty() => Some(crate::ttn::TtnTarget::new(
+                &config.ttn_api_url,
+                app.clone(),
+                key.clone(),
+            )),
             _ => None,
         };
         Self {

@@ -81,19 +81,23 @@ fn line(text: &str) -> Result<ImportRow, String> {
     })
 }
 
+/// Checks a file's first line, so an upload in the wrong format is refused before it is queued.
+pub fn check_header(text: &str) -> Result<(), String> {
+    match text.lines().next() {
+        Some(header) if header.trim().trim_start_matches('\u{feff}') == HEADER => Ok(()),
+        Some(header) => Err(format!(
+            "line 1: header {:?} is not {HEADER:?}",
+            header.trim()
+        )),
+        None => Err("the file is empty".into()),
+    }
+}
+
 /// Parses a whole file; every bad line is reported (up to ten) and nothing is returned then.
 pub fn parse(text: &str) -> Result<Vec<ImportRow>, BadFile> {
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, header)) if header.trim().trim_start_matches('\u{feff}') == HEADER => {}
-        Some((_, header)) => {
-            return Err(BadFile(vec![format!(
-                "line 1: header {:?} is not {HEADER:?}",
-                header.trim()
-            )]));
-        }
-        None => return Err(BadFile(vec!["the file is empty".into()])),
-    }
+    check_header(text).map_err(|why| BadFile(vec![why]))?;
+    lines.next();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (n, text) in lines {
@@ -151,6 +155,29 @@ impl ImportCsv {
             "stored": new,
         }))
     }
+}
+
+/// Stores an uploaded file (synced to disk, so an accepted upload survives a crash) where its
+/// import job will read it; returns the name to put in [`ImportCsv::file`].
+pub async fn stage(settings: &crate::Settings, bytes: Vec<u8>) -> std::io::Result<String> {
+    let incoming = settings.incoming();
+    let name = format!("{}.csv", ulid::Ulid::new());
+    let path = incoming.join(&name);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        std::fs::create_dir_all(&incoming)?;
+        let mut file = std::fs::File::create(&path)?;
+        file.write_all(&bytes)?;
+        file.sync_all()
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(name)
+}
+
+/// Removes a staged file whose job could not be queued.
+pub async fn unstage(settings: &crate::Settings, name: &str) {
+    remove(&settings.incoming().join(name)).await;
 }
 
 async fn remove(path: &Path) {

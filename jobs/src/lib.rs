@@ -84,3 +84,11 @@ impl Payload {
         }
     }
 }
+
+/// A job's result as JSON (`Null` while it has none): the record keeps it as text.
+pub fn result_of(job: &loam_db::jobs::Job) -> serde_json::Value {
+    job.result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default()
+}

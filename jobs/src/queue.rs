@@ -82,25 +82,7 @@ impl JobQueue {
 
     /// Records a queued job and hands it to its runner; returns the record.
     pub async fn submit(&self, db: &Db, new: NewJob) -> Result<Job, QueueError> {
-        let now = loam_db::now();
-        let job = Job {
-            id: ulid::Ulid::new().to_string(),
-            kind: new.payload.kind().to_owned(),
-            owner_id: new.owner,
-            state: "queued".to_owned(),
-            payload: serde_json::to_string(&new.payload).unwrap_or_default(),
-            progress_done: 0,
-            progress_total: 0,
-            attempts: 0,
-            error: None,
-            result: None,
-            request_id: new.request_id,
-            created_at: now,
-            updated_at: now,
-            started_at: None,
-            finished_at: None,
-            run_after: None,
-        };
+        let job = queued_record(&new.payload, new.owner, new.request_id);
         if new.reuse {
             let (kind, payload) = (job.kind.clone(), job.payload.clone());
             if let Some(existing) = db
@@ -179,6 +161,29 @@ impl JobQueue {
     }
 }
 
+/// A new job record, queued, with an id (ULID) known before any runner sees it.
+fn queued_record(payload: &Payload, owner: Option<String>, request_id: Option<String>) -> Job {
+    let now = loam_db::now();
+    Job {
+        id: ulid::Ulid::new().to_string(),
+        kind: payload.kind().to_owned(),
+        owner_id: owner,
+        state: "queued".to_owned(),
+        payload: serde_json::to_string(payload).unwrap_or_default(),
+        progress_done: 0,
+        progress_total: 0,
+        attempts: 0,
+        error: None,
+        result: None,
+        request_id,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        run_after: None,
+    }
+}
+
 /// The apalis queue name of a deployment, the same in `loam` and `loam-worker`.
 pub fn queue_name(config: &loam_config::Config) -> String {
     format!("{}jobs", config.redis_namespace())
@@ -193,25 +198,10 @@ pub async fn run_here(
     request_id: String,
     observer: Option<crate::context::Observer>,
 ) -> Result<Job, loam_db::DbError> {
-    let now = loam_db::now();
-    let job = Job {
-        id: ulid::Ulid::new().to_string(),
-        kind: payload.kind().to_owned(),
-        owner_id: None,
-        state: "running".to_owned(),
-        payload: serde_json::to_string(&payload).unwrap_or_default(),
-        progress_done: 0,
-        progress_total: 0,
-        attempts: 1,
-        error: None,
-        result: None,
-        request_id: Some(request_id),
-        created_at: now,
-        updated_at: now,
-        started_at: Some(now),
-        finished_at: None,
-        run_after: None,
-    };
+    let mut job = queued_record(&payload, None, Some(request_id));
+    job.state = "running".to_owned();
+    job.attempts = 1;
+    job.started_at = Some(job.created_at);
     let record = job.clone();
     let db = executor.db().clone();
     db.run(move |c| loam_db::jobs::insert(c, &record)).await?;

@@ -13,8 +13,6 @@ use crate::Executor;
 
 /// How often an idle runner looks for due work (retries wake it this way).
 const IDLE_POLL: Duration = Duration::from_millis(500);
-/// How often expired artifacts are deleted.
-pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs queued jobs inside the server process.
 pub struct Runner {

@@ -11,15 +11,16 @@ use serde_json::{Value, json};
 
 use crate::{JobContext, JobError};
 
-/// Where and as whom Loam calls TTN.
+/// Where and as whom Loam calls TTN, with one HTTP client (connections reused across calls).
 #[derive(Debug, Clone)]
 pub struct TtnTarget {
     /// API base, e.g. `https://eu1.cloud.thethings.network` (`/api/v3` is appended).
     pub base_url: String,
     /// The application whose devices Loam manages.
     pub app_id: String,
-    /// Bearer token.
-    pub api_key: String,
+    /// Bearer token (redacted in debug output).
+    pub api_key: loam_config::Secret,
+    client: reqwest::Client,
 }
 
 /// LoRaWAN credentials for a registration (hex; the app key is a secret and is scrubbed from the
@@ -90,6 +91,21 @@ impl From<Upstream> for JobError {
 }
 
 impl TtnTarget {
+    /// A target for `base_url` (no trailing slash needed).
+    pub fn new(base_url: &str, app_id: String, api_key: loam_config::Secret) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .user_agent("loam/1.0")
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            app_id,
+            api_key,
+            client,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/v3{path}", self.base_url)
     }
@@ -102,17 +118,10 @@ impl TtnTarget {
         body: Option<Value>,
         tolerate_conflict: bool,
     ) -> Result<Value, Upstream> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .user_agent("loam/1.0")
-            .build()
-            .map_err(|e| Upstream {
-                status: None,
-                message: e.to_string(),
-            })?;
-        let mut req = client
+        let mut req = self
+            .client
             .request(method, self.url(path))
-            .bearer_auth(&self.api_key)
+            .bearer_auth(self.api_key.expose())
             .header("Accept", "application/json");
         if let Some(body) = body {
             req = req.json(&body);

@@ -245,11 +245,8 @@ async fn artifact_file(state: &AppState, job_id: &str) -> Result<std::path::Path
 
 /// The name a download is saved under.
 fn download_name(job: &Job) -> String {
-    let from_result = job
-        .result
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .and_then(|r| r["file_name"].as_str().map(str::to_owned));
+    let result = loam_jobs::result_of(job);
+    let from_result = result["file_name"].as_str().map(str::to_owned);
     from_result.unwrap_or_else(|| match job.kind.as_str() {
         "export_cells" => format!("loam-export-{}.csv", job.id),
         _ => format!("loam-export-{}.zip", job.id),
@@ -303,8 +300,9 @@ pub(crate) async fn submit_for(
     state.jobs().submit(state.db(), job).await
 }
 
-/// `202 Accepted` with the job and where to follow it.
-pub(crate) fn accepted(job: Job, location: String) -> Response {
+/// `202 Accepted` with the job and where to follow it (the job itself unless `location` says).
+pub(crate) fn accepted(job: Job, location: Option<String>) -> Response {
+    let location = location.unwrap_or_else(|| format!("/api/jobs/{}", job.id));
     (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -362,8 +360,7 @@ pub(crate) async fn start_export(
             .collect(),
     });
     let job = submit_for(&state, &person, &request_id.0, payload).await?;
-    let location = format!("/api/jobs/{}", job.id);
-    Ok(accepted(job, location))
+    Ok(accepted(job, None))
 }
 
 /// Imports a historical CSV (the ENTS sample format, see the README) into a cell, all or
@@ -400,26 +397,15 @@ pub(crate) async fn start_import(
     let logger = super::loggers::owned(&state, &caller, logger_id).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_csv", "the file is not UTF-8 text"))?;
-    let header = text.lines().next().unwrap_or_default();
-    if header.trim().trim_start_matches('\u{feff}') != loam_jobs::import::HEADER {
-        return Err(ApiError::bad_request(
-            "invalid_csv",
-            format!("line 1: the header must be {:?}", loam_jobs::import::HEADER),
-        ));
-    }
-    let incoming = state.job_settings().incoming();
-    tokio::fs::create_dir_all(&incoming)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let file = format!("{}.csv", ulid::Ulid::new());
-    let path = incoming.join(&file);
-    write_durably(&path, body.clone())
+    loam_jobs::import::check_header(text)
+        .map_err(|why| ApiError::bad_request("invalid_csv", why))?;
+    let file = loam_jobs::import::stage(state.job_settings(), body.to_vec())
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     let payload = Payload::Import(ImportCsv {
         cell_id: cell.id,
         logger_id: logger.id,
-        file,
+        file: file.clone(),
         original_name: params
             .get("name")
             .cloned()
@@ -429,23 +415,9 @@ pub(crate) async fn start_import(
     let job = match submitted {
         Ok(job) => job,
         Err(e) => {
-            let _ = tokio::fs::remove_file(&path).await;
+            loam_jobs::import::unstage(state.job_settings(), &file).await;
             return Err(e.into());
         }
     };
-    let location = format!("/api/jobs/{}", job.id);
-    Ok(accepted(job, location))
-}
-
-/// Writes a file and syncs it, so an accepted upload survives a crash.
-async fn write_durably(path: &std::path::Path, bytes: axum::body::Bytes) -> std::io::Result<()> {
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&path)?;
-        file.write_all(&bytes)?;
-        file.sync_all()
-    })
-    .await
-    .map_err(std::io::Error::other)?
+    Ok(accepted(job, None))
 }

@@ -109,7 +109,7 @@ pub(crate) async fn get_opendata(
         }
     }
     let location = format!("/api/opendata?year={year}&month={month}&variant={variant}");
-    Ok(super::jobs::accepted(job, location))
+    Ok(super::jobs::accepted(job, Some(location)))
 }
 
 /// Approves a month for the clean open-data export (administrators); idempotent.

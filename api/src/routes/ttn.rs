@@ -32,8 +32,7 @@ async fn submit(
     sync: TtnSync,
 ) -> Result<Response, ApiError> {
     let job = super::jobs::submit_for(state, person, request_id, Payload::TtnSync(sync)).await?;
-    let location = format!("/api/jobs/{}", job.id);
-    Ok(super::jobs::accepted(job, location))
+    Ok(super::jobs::accepted(job, None))
 }
 
 /// The logger's end device as TTN has it.

@@ -12,9 +12,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use chrono::NaiveDateTime;
+use loam_db::export::Cursor;
 use loam_db::measurements::Value;
 use loam_db::models::Sensor;
 use loam_db::series::{PowerPoint, Resample, TerosPoint, Window};
+use loam_db::{DbConn, DbError};
 use serde::{Deserialize, Serialize};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
@@ -144,6 +146,28 @@ fn value_lines(points: &[(NaiveDateTime, Option<Value>)]) -> String {
     text
 }
 
+/// Copies a raw series into the open file a page at a time (memory holds one page), reporting
+/// progress (which also stops the copy when the job is cancelled or the process stops).
+async fn copy_pages<P: Send + 'static>(
+    ctx: &mut JobContext,
+    archive: &mut Archive,
+    page: impl Fn(&mut DbConn, Cursor) -> Result<(Vec<P>, Cursor), DbError> + Clone + Send + 'static,
+    lines: fn(&[P]) -> String,
+    (done, total): (usize, i64),
+) -> Result<(), JobError> {
+    let mut after = None;
+    loop {
+        let next_page = page.clone();
+        let (points, next) = ctx.db.run(move |c| next_page(c, after)).await?;
+        archive.rows(lines(&points), points.len()).await?;
+        ctx.progress(done as i64, total).await?;
+        match next {
+            Some(cursor) => after = Some(cursor),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// A file name part: letters, digits, `-` and `_` kept, anything else `_`.
 fn safe(name: &str) -> String {
     name.chars()
@@ -187,21 +211,10 @@ impl ExportZip {
                     .start_file(format!("{dir}/power.csv"), "timestamp,v_mV,i_uA,p_uW")
                     .await?;
                 if resample == Resample::None {
-                    let mut after = None;
-                    loop {
-                        let (points, next) = ctx
-                            .db
-                            .run(move |c| {
-                                loam_db::export::power_page(c, cell, (w.start, w.end), after, PAGE)
-                            })
-                            .await?;
-                        archive.rows(power_lines(&points), points.len()).await?;
-                        ctx.progress(n as i64, total).await?;
-                        match next {
-                            Some(cursor) => after = Some(cursor),
-                            None => break,
-                        }
-                    }
+                    let page = move |c: &mut DbConn, after: Cursor| {
+                        loam_db::export::power_page(c, cell, (w.start, w.end), after, PAGE)
+                    };
+                    copy_pages(ctx, &mut archive, page, power_lines, (n, total)).await?;
                 } else {
                     let points = ctx
                         .db
@@ -218,21 +231,10 @@ impl ExportZip {
                     )
                     .await?;
                 if resample == Resample::None {
-                    let mut after = None;
-                    loop {
-                        let (points, next) = ctx
-                            .db
-                            .run(move |c| {
-                                loam_db::export::teros_page(c, cell, (w.start, w.end), after, PAGE)
-                            })
-                            .await?;
-                        archive.rows(teros_lines(&points), points.len()).await?;
-                        ctx.progress(n as i64, total).await?;
-                        match next {
-                            Some(cursor) => after = Some(cursor),
-                            None => break,
-                        }
-                    }
+                    let page = move |c: &mut DbConn, after: Cursor| {
+                        loam_db::export::teros_page(c, cell, (w.start, w.end), after, PAGE)
+                    };
+                    copy_pages(ctx, &mut archive, page, teros_lines, (n, total)).await?;
                 } else {
                     let points = ctx
                         .db
@@ -247,7 +249,7 @@ impl ExportZip {
                     .run(move |c| loam_db::export::sensors_of_cell(c, cell))
                     .await?;
                 for sensor in sensors {
-                    self.export_sensor(ctx, &mut archive, &dir, sensor, w)
+                    self.export_sensor(ctx, &mut archive, &dir, sensor, w, (n, total))
                         .await?;
                 }
             }
@@ -283,6 +285,7 @@ impl ExportZip {
         dir: &str,
         sensor: Sensor,
         w: Window,
+        progress: (usize, i64),
     ) -> Result<(), JobError> {
         archive
             .start_file(
@@ -295,21 +298,10 @@ impl ExportZip {
             )
             .await?;
         if w.resample == Resample::None {
-            let mut after = None;
-            loop {
-                let s = sensor.clone();
-                let (points, next) = ctx
-                    .db
-                    .run(move |c| {
-                        loam_db::export::sensor_page(c, &s, (w.start, w.end), after, PAGE)
-                    })
-                    .await?;
-                archive.rows(value_lines(&points), points.len()).await?;
-                match next {
-                    Some(cursor) => after = Some(cursor),
-                    None => return Ok(()),
-                }
-            }
+            let page = move |c: &mut DbConn, after: Cursor| {
+                loam_db::export::sensor_page(c, &sensor, (w.start, w.end), after, PAGE)
+            };
+            return copy_pages(ctx, archive, page, value_lines, progress).await;
         }
         let (cell, name, measurement) = (sensor.cell_id, sensor.name.clone(), sensor.measurement);
         let series = ctx

@@ -161,14 +161,7 @@ async fn zip_export_equals_the_read_api(backend: Backend) {
             ("endTime", loam_tests::http_date(T0 + 7200)),
             ("resample", resample.to_owned()),
         ];
-        let read = json_of(
-            app.as_person(Method::GET, &format!("/api/power/{cell}"), &s)
-                .query(&query)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await;
+        let read = read_series(&app, &s, "power", cell, &query).await;
         assert_close(
             &column(power, 1),
             &numbers(&read["v"]),
@@ -184,14 +177,7 @@ async fn zip_export_equals_the_read_api(backend: Backend) {
             &numbers(&read["p"]),
             &format!("{resample} p"),
         );
-        let read = json_of(
-            app.as_person(Method::GET, &format!("/api/teros/{cell}"), &s)
-                .query(&query)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await;
+        let read = read_series(&app, &s, "teros", cell, &query).await;
         assert_close(
             &column(teros, 1),
             &numbers(&read["vwc"]),
@@ -236,6 +222,23 @@ async fn zip_export_equals_the_read_api(backend: Backend) {
         assert!(res.status().is_client_error(), "{bad}: {}", res.status());
         assert!(json_of(res).await["error"]["code"].is_string());
     }
+}
+
+/// A cell's series as the read API serves it (`kind` is `power` or `teros`).
+async fn read_series(
+    app: &TestApp,
+    s: &Session,
+    kind: &str,
+    cell: i64,
+    query: &[(&str, String)],
+) -> Value {
+    let res = app
+        .as_person(Method::GET, &format!("/api/{kind}/{cell}"), s)
+        .query(query)
+        .send()
+        .await
+        .expect("request");
+    json_of(res).await
 }
 
 /// The ENTS sample files (reference §16), or an equivalent generated file when absent.
@@ -318,22 +321,8 @@ async fn import_of_the_sample_files_reads_back(backend: Backend) {
             ("endTime", loam_tests::http_date(last)),
             ("resample", "none".to_owned()),
         ];
-        let power = json_of(
-            app.as_person(Method::GET, &format!("/api/power/{cell}"), &s)
-                .query(&query)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await;
-        let teros = json_of(
-            app.as_person(Method::GET, &format!("/api/teros/{cell}"), &s)
-                .query(&query)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await;
+        let power = read_series(&app, &s, "power", cell, &query).await;
+        let teros = read_series(&app, &s, "teros", cell, &query).await;
         let volts = numbers(&power["v"]);
         let ec = numbers(&teros["ec"]);
         assert_eq!(volts.len(), rows.len(), "{name}: every row reads back");
@@ -356,22 +345,22 @@ async fn import_of_the_sample_files_reads_back(backend: Backend) {
             e.0 += row.power.expect("power").0 * 1e3;
             e.1 += 1.0;
         }
-        let daily = json_of(
-            app.as_person(Method::GET, &format!("/api/power/{cell}"), &s)
-                .query(&[
-                    (
-                        "startTime",
-                        loam_tests::http_date(first.div_euclid(86_400) * 86_400),
-                    ),
-                    (
-                        "endTime",
-                        loam_tests::http_date((last.div_euclid(86_400) + 1) * 86_400 - 1),
-                    ),
-                    ("resample", "day".to_owned()),
-                ])
-                .send()
-                .await
-                .expect("request"),
+        let daily = read_series(
+            &app,
+            &s,
+            "power",
+            cell,
+            &[
+                (
+                    "startTime",
+                    loam_tests::http_date(first.div_euclid(86_400) * 86_400),
+                ),
+                (
+                    "endTime",
+                    loam_tests::http_date((last.div_euclid(86_400) + 1) * 86_400 - 1),
+                ),
+                ("resample", "day".to_owned()),
+            ],
         )
         .await;
         let want: Vec<Option<f64>> = days.values().map(|(sum, n)| Some(sum / n)).collect();
@@ -407,29 +396,29 @@ async fn a_bad_line_fails_the_import_and_writes_nothing(backend: Backend) {
     let error = job["error"].as_str().expect("error");
     assert!(error.contains("line 5: timestamp"), "{error}");
     assert!(error.contains("line 10: expected 7 fields"), "{error}");
-    let power = json_of(
-        app.as_person(Method::GET, &format!("/api/power/{cell}"), &s)
-            .query(&[
-                ("startTime", loam_tests::http_date(0)),
-                ("endTime", loam_tests::http_date(2_000_000_000)),
-                ("resample", "none".into()),
-            ])
-            .send()
-            .await
-            .expect("request"),
+    let power = read_series(
+        &app,
+        &s,
+        "power",
+        cell,
+        &[
+            ("startTime", loam_tests::http_date(0)),
+            ("endTime", loam_tests::http_date(2_000_000_000)),
+            ("resample", "none".into()),
+        ],
     )
     .await;
     assert_eq!(power["v"], json!([]), "all or nothing");
-    let teros = json_of(
-        app.as_person(Method::GET, &format!("/api/teros/{cell}"), &s)
-            .query(&[
-                ("startTime", loam_tests::http_date(0)),
-                ("endTime", loam_tests::http_date(2_000_000_000)),
-                ("resample", "none".into()),
-            ])
-            .send()
-            .await
-            .expect("request"),
+    let teros = read_series(
+        &app,
+        &s,
+        "teros",
+        cell,
+        &[
+            ("startTime", loam_tests::http_date(0)),
+            ("endTime", loam_tests::http_date(2_000_000_000)),
+            ("resample", "none".into()),
+        ],
     )
     .await;
     assert_eq!(teros["vwc"], json!([]), "all or nothing");
