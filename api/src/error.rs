@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use loam_db::DbError;
+use loam_schemas::devices::DeviceErrorCode;
 use serde_json::Value;
 
 /// Everything a request can fail with, each variant tied to one status code.
@@ -69,6 +70,16 @@ pub enum ApiError {
         /// The exact JSON body.
         body: Value,
     },
+    /// A device endpoint's numbered error (status, code and number fixed by the code).
+    #[error("{message}")]
+    Device {
+        /// Which failure.
+        code: DeviceErrorCode,
+        /// Explanation for people.
+        message: String,
+        /// Extra fields (merged with `number`).
+        details: Option<Value>,
+    },
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -92,6 +103,9 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Ents { status, .. } => *status,
+            ApiError::Device { code, .. } => {
+                StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,6 +127,7 @@ impl ApiError {
             ApiError::QueueUnavailable(_) => "queue_unavailable",
             ApiError::Timeout(_) => "timeout",
             ApiError::Ents { .. } => "ents",
+            ApiError::Device { code, .. } => code.as_str(),
             ApiError::Internal(_) => "internal",
         }
     }
@@ -122,6 +137,15 @@ impl ApiError {
         ApiError::BadRequest {
             code,
             message: message.into(),
+        }
+    }
+
+    /// A numbered device error without extra details.
+    pub fn device(code: DeviceErrorCode, message: impl Into<String>) -> Self {
+        ApiError::Device {
+            code,
+            message: message.into(),
+            details: None,
         }
     }
 
@@ -169,6 +193,18 @@ impl IntoResponse for ApiError {
                 Some(why),
             ),
             ApiError::Invalid(fields) => ("validation failed".to_owned(), Some(fields), None),
+            ApiError::Device {
+                code,
+                message,
+                details,
+            } => {
+                let mut fields = match details {
+                    Some(Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                fields.insert("number".into(), code.number().into());
+                (message, Some(Value::Object(fields)), None)
+            }
             other => (other.to_string(), None, None),
         };
         let mut response = status.into_response();

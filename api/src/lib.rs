@@ -7,6 +7,7 @@ pub mod cli;
 mod equations;
 pub mod error;
 mod extract;
+pub mod firmware_store;
 mod identity;
 pub mod live;
 pub mod middleware;

@@ -32,6 +32,11 @@ pub(crate) enum Access {
     /// A write the unchanged ENTS dashboard sends without credentials: a person, or anyone in
     /// ENTS compatibility mode (reference §15.1a).
     DashboardWrite,
+    /// Any valid credential: a person (JWT or their key) or a device key of any scope; the
+    /// handler decides which resource the caller may reach.
+    Signed,
+    /// Publishing firmware: a person, or a device key with the `firmware` scope.
+    Publisher,
 }
 
 impl Access {
@@ -45,6 +50,7 @@ impl Access {
             Access::PersonOrKey => vec![bearer(), key()],
             Access::Device => vec![key()],
             Access::DashboardWrite => vec![bearer(), key()],
+            Access::Signed | Access::Publisher => vec![bearer(), key()],
         }
     }
 }
@@ -98,6 +104,31 @@ async fn require_dashboard_writer(
     }
 }
 
+async fn require_signed(req: Request, next: Next) -> Response {
+    match req.extensions().get::<Caller>() {
+        Some(Caller::Person(_) | Caller::Device(_)) => next.run(req).await,
+        _ => ApiError::Unauthorized(
+            "authentication required: send Authorization: Bearer <token> or X-API-Key".into(),
+        )
+        .into_response(),
+    }
+}
+
+async fn require_publisher(req: Request, next: Next) -> Response {
+    match req.extensions().get::<Caller>() {
+        Some(Caller::Person(_)) => next.run(req).await,
+        Some(Caller::Device(d)) if d.scopes.contains(&Scope::Firmware) => next.run(req).await,
+        Some(Caller::Device(_)) => ApiError::Forbidden(
+            "publishing firmware needs a device key with the firmware scope".into(),
+        )
+        .into_response(),
+        _ => ApiError::Unauthorized(
+            "authentication required: send Authorization: Bearer <token> or X-API-Key".into(),
+        )
+        .into_response(),
+    }
+}
+
 /// Collects routes by access class; [`ApiRouter::finish`] yields the router and its spec.
 pub(crate) struct ApiRouter {
     inner: OpenApiRouter<AppState>,
@@ -143,6 +174,16 @@ impl ApiRouter {
     pub(crate) fn dashboard_write(self, routes: UtoipaMethodRouter<AppState>) -> Self {
         let check = from_fn_with_state(self.ents_compat, require_dashboard_writer);
         self.add(Access::DashboardWrite, routes.layer(check))
+    }
+
+    /// Adds routes for any authenticated caller, person or device.
+    pub(crate) fn signed(self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        self.add(Access::Signed, routes.layer(from_fn(require_signed)))
+    }
+
+    /// Adds routes that publish firmware (a person, or a key with the `firmware` scope).
+    pub(crate) fn publisher(self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        self.add(Access::Publisher, routes.layer(from_fn(require_publisher)))
     }
 
     fn add(mut self, access: Access, mut routes: UtoipaMethodRouter<AppState>) -> Self {

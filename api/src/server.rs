@@ -16,6 +16,17 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     config.validate()?;
     config.ensure_data_dir()?;
     let secret = config.resolve_jwt_secret()?;
+    let receipts = loam_receipts::ServerKey::from_seed_hex(config.resolve_receipt_key()?.expose())
+        .context("LOAM_RECEIPT_KEY")?;
+    if config.receipt_key.is_none()
+        && matches!(config.database()?, loam_config::DatabaseTarget::Postgres(_))
+    {
+        tracing::warn!(
+            "LOAM_RECEIPT_KEY is unset: receipts are signed with a key generated into {}; \
+             replicas on other hosts would sign with other keys, so set LOAM_RECEIPT_KEY for all of them",
+            config.data_dir.display()
+        );
+    }
     let db = loam_db::open(&config).await?;
     let redis = match config.redis() {
         Some(url) => Some(redis::Client::open(url).with_context(|| {
@@ -32,7 +43,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
              anonymous reads of every cell, the dashboard's anonymous writes)"
         );
     }
-    let state = AppState::new(db.clone(), redis, config, secret.expose().as_bytes());
+    let state = AppState::new(
+        db.clone(),
+        redis,
+        config,
+        secret.expose().as_bytes(),
+        receipts,
+    );
     if let Some(wake) = state.jobs().notifier() {
         // No Redis: this process runs the jobs itself, until it exits; a job cut off by the exit
         // is re-queued by the next start (the record still says `running`).

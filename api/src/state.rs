@@ -33,6 +33,10 @@ pub struct App {
     pub jobs: loam_jobs::JobQueue,
     /// Paths and upstreams the jobs use (artifacts directory, TTN).
     pub job_settings: loam_jobs::Settings,
+    /// Signs enrolments and upload receipts.
+    pub receipts: loam_receipts::ServerKey,
+    /// Where firmware images are kept.
+    pub firmware: crate::firmware_store::FirmwareStore,
 }
 
 /// Everything the identity layer and the account endpoints share.
@@ -50,9 +54,15 @@ pub struct AuthContext {
 }
 
 impl AppState {
-    /// Wraps the parts built at start-up; `jwt_secret` is the resolved signing secret. Needs a
-    /// Tokio runtime (the live-event relay starts here when Redis is configured).
-    pub fn new(db: Db, redis: Option<redis::Client>, config: Config, jwt_secret: &[u8]) -> Self {
+    /// Wraps the parts built at start-up; `jwt_secret` and `receipts` are the resolved signing
+    /// keys. Needs a Tokio runtime (the live-event relay starts here when Redis is configured).
+    pub fn new(
+        db: Db,
+        redis: Option<redis::Client>,
+        config: Config,
+        jwt_secret: &[u8],
+        receipts: loam_receipts::ServerKey,
+    ) -> Self {
         let auth = AuthContext {
             tokens: TokenKeys::new(jwt_secret),
             key_cache: KeyCache::default(),
@@ -64,6 +74,7 @@ impl AppState {
         let commits = CommitQueue::start(db.clone());
         let jobs = loam_jobs::JobQueue::for_config(&config, redis.clone());
         let job_settings = loam_jobs::Settings::from_config(&config);
+        let firmware = crate::firmware_store::FirmwareStore::new(config.data_dir.join("firmware"));
         Self(Arc::new(App {
             db,
             redis,
@@ -73,6 +84,8 @@ impl AppState {
             commits,
             jobs,
             job_settings,
+            receipts,
+            firmware,
         }))
     }
 
@@ -109,6 +122,16 @@ impl AppState {
     /// What jobs need to know (artifacts directory, TTN).
     pub fn job_settings(&self) -> &loam_jobs::Settings {
         &self.0.job_settings
+    }
+
+    /// The receipt-signing key.
+    pub fn receipts(&self) -> &loam_receipts::ServerKey {
+        &self.0.receipts
+    }
+
+    /// The firmware image store.
+    pub fn firmware(&self) -> &crate::firmware_store::FirmwareStore {
+        &self.0.firmware
     }
 
     /// Live measurement events.

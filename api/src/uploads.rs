@@ -1,8 +1,10 @@
 //! Device uploads: who may write what, then one all-or-nothing commit, then live events. The
 //! device hears 2xx only after the commit.
 
-use loam_db::measurements::{NewData, NewRow, StoreError, Value};
-use loam_ingest::{DecodeError, LiveEvent, RowData, Upload};
+use loam_db::measurements::{DeviceClaim, NewData, NewRow, StoreError, Value};
+use loam_ingest::{DecodeError, RowData, Upload};
+use loam_receipts::{Locator, Receipt};
+use loam_schemas::devices::DeviceErrorCode;
 
 use crate::error::ApiError;
 use crate::identity::Caller;
@@ -35,12 +37,44 @@ fn timestamp(secs: i64) -> Result<chrono::NaiveDateTime, UploadError> {
         .ok_or_else(|| DecodeError::AbsurdTimestamp(secs).into())
 }
 
-/// Checks, stores and announces an upload; returns the events emitted.
+/// What the HTTP request says about an upload beyond its rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Envelope<'a> {
+    /// The body exactly as received: hashed into the receipt, sized for the quota.
+    pub body: &'a [u8],
+    /// The device's `Loam-Locator`, when it sent one.
+    pub locator: Option<Locator>,
+}
+
+/// Bytes of upload body one quota slot pays for.
+const SLOT_BYTES: usize = 4096;
+
+/// Reads the optional `Loam-Locator` header; a malformed one refuses the upload.
+pub(crate) fn locator(headers: &axum::http::HeaderMap) -> Result<Option<Locator>, ApiError> {
+    match headers.get("loam-locator") {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| Locator::parse(v).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::device(
+                    DeviceErrorCode::LocatorInvalid,
+                    "Loam-Locator must be 32 hex characters (16 bytes), e.g. a hash of the payload",
+                )
+            }),
+    }
+}
+
+/// Checks, stores and announces an upload; returns the signed receipt when it carried a
+/// locator.
 pub(crate) async fn store(
     state: &AppState,
     caller: &Caller,
     upload: Upload,
-) -> Result<Vec<LiveEvent>, UploadError> {
+    envelope: Envelope<'_>,
+) -> Result<Option<String>, UploadError> {
     loam_ingest::check_timestamps(&upload, chrono::Utc::now().timestamp())?;
     authorize(caller, &upload)?;
     let rows = upload
@@ -89,6 +123,7 @@ pub(crate) async fn store(
         })
         .collect::<Result<Vec<_>, UploadError>>()?;
     let now = loam_db::now();
+    let device = claim(state, caller, &upload, &rows, envelope, now)?;
     // A device key writes only into cells its owner is a member of, checked inside the commit.
     let member = match caller {
         Caller::Device(d) if !d.owner_is_admin => Some(d.owner_id.clone()),
@@ -96,32 +131,142 @@ pub(crate) async fn store(
     };
     let stored = state
         .commits()
-        .store(loam_db::measurements::Upload { rows, member }, now)
+        .store(
+            loam_db::measurements::Upload {
+                rows,
+                member,
+                device,
+            },
+            now,
+        )
         .await?;
-    match stored {
-        Ok(new_rows) => tracing::debug!(new_rows, "upload stored"),
-        Err(StoreError::UnknownCell(id)) => {
-            return Err(UploadError::UnknownTarget(format!(
-                "cell {id} does not exist"
-            )));
-        }
-        Err(StoreError::UnknownLogger(id)) => {
-            return Err(UploadError::UnknownTarget(format!(
-                "logger {id} does not exist"
-            )));
-        }
-        Err(StoreError::NotMember(cell)) => {
-            return Err(ApiError::NotFound(format!("cell {cell} not found for this key")).into());
-        }
-        Err(StoreError::Db(e)) => return Err(ApiError::from(e).into()),
-    }
-    let events: Vec<LiveEvent> = upload
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(err) => return Err(refused(err)),
+    };
+    tracing::debug!(new_rows = stored.new_rows, "upload stored");
+    let events: Vec<_> = upload
         .events
         .into_iter()
         .filter(|e| e.cell_id != 0)
         .collect();
-    state.live().publish(&events);
-    Ok(events)
+    // A retry (nothing new) announces nothing twice.
+    if stored.new_rows > 0 || stored.receipt.is_none() {
+        state.live().publish(&events);
+    }
+    Ok(stored.receipt)
+}
+
+/// The logger an upload is attributed to (the key's, or the one logger its rows name), its
+/// quota charge and, with a locator, its signed receipt.
+fn claim(
+    state: &AppState,
+    caller: &Caller,
+    upload: &Upload,
+    rows: &[NewRow],
+    envelope: Envelope<'_>,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<DeviceClaim>, UploadError> {
+    let logger = match caller {
+        Caller::Device(d) => Some(d.logger_id),
+        _ => {
+            let mut named = upload
+                .rows
+                .iter()
+                .filter_map(|r| r.logger_id)
+                .filter(|l| *l != 0);
+            match (named.next(), named.next()) {
+                (Some(first), None) => i32::try_from(first).ok(),
+                (Some(first), Some(second)) if first == second && named.all(|l| l == first) => {
+                    i32::try_from(first).ok()
+                }
+                _ => None,
+            }
+        }
+    };
+    let Some(logger_id) = logger else {
+        return match envelope.locator {
+            Some(_) => Err(ApiError::device(
+                DeviceErrorCode::LocatorWithoutLogger,
+                "a Loam-Locator needs an upload from one logger (its device key, or one logger id in the measurements)",
+            )
+            .into()),
+            None => Ok(None),
+        };
+    };
+    let slots = envelope.body.len().div_ceil(SLOT_BYTES).max(1) as i64;
+    let receipt = envelope.locator.map(|locator| {
+        let statement = Receipt::for_body(
+            locator,
+            u64::try_from(logger_id).unwrap_or_default(),
+            envelope.body,
+            u32::try_from(rows.len()).unwrap_or(u32::MAX),
+            now.and_utc().timestamp_micros(),
+        );
+        loam_db::models::UploadReceipt {
+            logger_id,
+            locator: locator.to_hex(),
+            body_sha256: hex::encode(statement.body_sha256),
+            row_count: i32::try_from(rows.len()).unwrap_or(i32::MAX),
+            committed_at: now,
+            receipt: state.receipts().sign_receipt(&statement),
+        }
+    });
+    Ok(Some(DeviceClaim {
+        logger_id,
+        slots,
+        receipt,
+    }))
+}
+
+/// Maps a refused upload onto its answer.
+fn refused(err: StoreError) -> UploadError {
+    match err {
+        StoreError::UnknownCell(id) => UploadError::UnknownTarget(format!("cell {id} does not exist")),
+        StoreError::UnknownLogger(id) => {
+            UploadError::UnknownTarget(format!("logger {id} does not exist"))
+        }
+        StoreError::NotMember(cell) => {
+            ApiError::NotFound(format!("cell {cell} not found for this key")).into()
+        }
+        StoreError::LocatorReused(locator) => ApiError::device(
+            DeviceErrorCode::LocatorReused,
+            format!(
+                "locator {locator} already names another upload of this logger (a different body); choose a new locator"
+            ),
+        )
+        .into(),
+        StoreError::QuotaExhausted {
+            available,
+            needed,
+            expiry,
+        } => ApiError::Device {
+            code: DeviceErrorCode::QuotaExhausted,
+            message: format!(
+                "upload quota exhausted: this upload needs {needed} slot(s) (one per started 4 KiB) and {available} are left; slots reset when the device enrols again (POST /api/logger/{{id}}/enrol)"
+            ),
+            details: Some(serde_json::json!({
+                "available_slots": available,
+                "needed_slots": needed,
+                "quota_expiry": expiry.and_utc().timestamp(),
+                "resets": "on the next enrolment",
+            })),
+        }
+        .into(),
+        StoreError::QuotaExpired(expiry) => ApiError::Device {
+            code: DeviceErrorCode::QuotaExpired,
+            message: format!(
+                "upload quota expired at {}; it resets when the device enrols again (POST /api/logger/{{id}}/enrol)",
+                loam_schemas::wire::rfc3339(expiry)
+            ),
+            details: Some(serde_json::json!({
+                "quota_expiry": expiry.and_utc().timestamp(),
+                "resets": "on the next enrolment",
+            })),
+        }
+        .into(),
+        StoreError::Db(e) => ApiError::from(e).into(),
+    }
 }
 
 /// A device key writes only as its own logger (its cells are checked in the commit). Anonymous
@@ -156,7 +301,7 @@ pub struct CommitQueue {
 type Pending = (
     loam_db::measurements::Upload,
     chrono::NaiveDateTime,
-    tokio::sync::oneshot::Sender<Result<usize, StoreError>>,
+    tokio::sync::oneshot::Sender<Result<loam_db::measurements::Stored, StoreError>>,
 );
 
 /// Most uploads one commit carries.
@@ -199,7 +344,7 @@ impl CommitQueue {
         &self,
         upload: loam_db::measurements::Upload,
         now: chrono::NaiveDateTime,
-    ) -> Result<Result<usize, StoreError>, ApiError> {
+    ) -> Result<Result<loam_db::measurements::Stored, StoreError>, ApiError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.sender
             .send((upload, now, reply))

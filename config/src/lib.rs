@@ -13,6 +13,8 @@ use clap::{Args, ValueEnum};
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 /// File name of the embedded SQLite database inside the data directory.
 pub const SQLITE_FILE: &str = "loam.db";
+/// File in the data directory that keeps the generated receipt-signing key across restarts.
+pub const RECEIPT_KEY_FILE: &str = "receipt-signing-key";
 
 /// Everything an operator can set; shared by `loam` and `loam-worker` so both read the same names.
 #[derive(Debug, Clone, Args)]
@@ -163,6 +165,23 @@ pub struct Config {
     /// TTN API key (server-side only, never sent to a browser); unset disables upstream sync.
     #[arg(long, env = "LOAM_TTN_API_KEY", hide_env_values = true)]
     pub ttn_api_key: Option<Secret>,
+
+    /// Ed25519 seed (64 hex characters) that signs enrolments and upload receipts. Generated into
+    /// the data directory when unset; set it in production so every replica signs alike.
+    #[arg(long, env = "LOAM_RECEIPT_KEY", hide_env_values = true)]
+    pub receipt_key: Option<Secret>,
+
+    /// Upload slots an enrolment grants (one slot per started 4 KiB of upload body).
+    #[arg(long, env = "LOAM_RECEIPT_SLOTS", default_value_t = 100)]
+    pub receipt_slots: u32,
+
+    /// Days an enrolment's slots last before the device must enrol again.
+    #[arg(long, env = "LOAM_RECEIPT_DAYS", default_value_t = 30)]
+    pub receipt_days: u32,
+
+    /// Largest firmware image accepted by `POST /api/firmware` (413 above it).
+    #[arg(long, env = "LOAM_FIRMWARE_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub firmware_max_bytes: usize,
 }
 
 /// How log lines are written: readable text for people, JSON for log shippers.
@@ -313,6 +332,11 @@ pub enum ConfigError {
         "LOAM_JWT_SECRET must be at least 32 characters long (got {0}); generate one with `openssl rand -hex 32`"
     )]
     WeakJwtSecret(usize),
+    /// The receipt-signing key is not an Ed25519 seed.
+    #[error(
+        "LOAM_RECEIPT_KEY must be 64 hex characters (a 32-byte Ed25519 seed); generate one with `openssl rand -hex 32`"
+    )]
+    BadReceiptKey,
     /// A numeric setting outside its useful range.
     #[error("{name} must be {rule} (got {value})")]
     OutOfRange {
@@ -467,6 +491,19 @@ impl Config {
                 value: "0".into(),
             });
         }
+        if self.receipt_days == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_RECEIPT_DAYS",
+                rule: "at least 1",
+                value: "0".into(),
+            });
+        }
+        if let Some(key) = &self.receipt_key {
+            let text = key.expose();
+            if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::BadReceiptKey);
+            }
+        }
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError::OutOfRange {
                 name: "LOAM_BODY_LIMIT_BYTES",
@@ -504,9 +541,30 @@ impl Config {
         }
         match self.database()? {
             DatabaseTarget::Postgres(_) => Err(ConfigError::MissingJwtSecret),
-            DatabaseTarget::Sqlite(_) => {
-                load_or_generate_secret(&self.data_dir.join(JWT_SECRET_FILE))
+            DatabaseTarget::Sqlite(_) => load_or_generate_secret(
+                &self.data_dir.join(JWT_SECRET_FILE),
+                "cannot read the JWT secret",
+            ),
+        }
+    }
+
+    /// The receipt-signing seed as 64 hex characters: the configured one, or the one kept in the
+    /// data directory, generated on first start so receipts stay verifiable across restarts.
+    pub fn resolve_receipt_key(&self) -> Result<Secret, ConfigError> {
+        let check = |secret: Secret| {
+            let text = secret.expose();
+            if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(secret)
+            } else {
+                Err(ConfigError::BadReceiptKey)
             }
+        };
+        match &self.receipt_key {
+            Some(secret) => check(secret.clone()),
+            None => check(load_or_generate_secret(
+                &self.data_dir.join(RECEIPT_KEY_FILE),
+                "cannot read the receipt-signing key",
+            )?),
         }
     }
 
@@ -528,7 +586,7 @@ fn check_secret_strength(secret: &Secret) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn load_or_generate_secret(path: &Path) -> Result<Secret, ConfigError> {
+fn load_or_generate_secret(path: &Path, what: &'static str) -> Result<Secret, ConfigError> {
     let io_err = |what: &'static str| {
         move |source| ConfigError::Io {
             what,
@@ -547,10 +605,11 @@ fn load_or_generate_secret(path: &Path) -> Result<Secret, ConfigError> {
                 std::fs::create_dir_all(dir).map_err(io_err("cannot create the data directory"))?;
             }
             let secret = Secret::new(hex::encode(rand::random::<[u8; 32]>()));
-            write_private(path, secret.expose()).map_err(io_err("cannot write the JWT secret"))?;
+            write_private(path, secret.expose())
+                .map_err(io_err("cannot write a generated secret"))?;
             Ok(secret)
         }
-        Err(e) => Err(io_err("cannot read the JWT secret")(e)),
+        Err(e) => Err(io_err(what)(e)),
     }
 }
 

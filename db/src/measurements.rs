@@ -94,6 +94,22 @@ pub enum StoreError {
     /// The uploader may not write this cell (it may not exist either).
     #[error("cell {0} is not writable by this uploader")]
     NotMember(i32),
+    /// The locator already names an upload of this logger with another body.
+    #[error("locator {0} already names another upload of this logger")]
+    LocatorReused(String),
+    /// The logger's enrolment has fewer slots left than the upload needs.
+    #[error("the upload needs {needed} slots but {available} are left")]
+    QuotaExhausted {
+        /// Slots left.
+        available: i64,
+        /// Slots this upload needs.
+        needed: i64,
+        /// When the quota lapses.
+        expiry: NaiveDateTime,
+    },
+    /// The logger's quota lapsed.
+    #[error("the quota expired at {0}")]
+    QuotaExpired(NaiveDateTime),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -106,14 +122,9 @@ impl From<diesel::result::Error> for StoreError {
 }
 
 /// Stores an upload in one transaction: every cell (and power logger) must exist, or nothing is
-/// written. Returns how many rows were new (retries count zero).
-pub fn store(
-    conn: &mut DbConn,
-    rows: &[NewRow],
-    now: NaiveDateTime,
-    member: Option<&str>,
-) -> Result<usize, StoreError> {
-    crate::write_transaction(conn, |conn| store_in_transaction(conn, rows, now, member))
+/// written. Returns how many rows were new (retries count zero) and the upload's receipt.
+pub fn store(conn: &mut DbConn, upload: &Upload, now: NaiveDateTime) -> Result<Stored, StoreError> {
+    crate::write_transaction(conn, |conn| store_in_transaction(conn, upload, now))
 }
 
 /// Checks that the cells and loggers rows will name exist, and on Postgres holds them (`FOR KEY
@@ -169,17 +180,47 @@ pub(crate) fn lock_parents(
     Ok(())
 }
 
-/// [`store`] inside a transaction the caller owns.
+/// [`store`] inside a transaction the caller owns. With a device claim: a known locator answers
+/// its stored receipt (same body) or a conflict (another body) and stores nothing; an enrolled
+/// logger is charged its slots; the new receipt is written with the rows.
 fn store_in_transaction(
     conn: &mut DbConn,
-    rows: &[NewRow],
+    upload: &Upload,
     now: NaiveDateTime,
-    member: Option<&str>,
-) -> Result<usize, StoreError> {
+) -> Result<Stored, StoreError> {
+    let rows = &upload.rows;
+    if let Some(claim) = &upload.device {
+        if let Some(receipt) = &claim.receipt {
+            if let Some(old) =
+                crate::devices::find_receipt(conn, claim.logger_id, &receipt.locator)?
+            {
+                if old.body_sha256 != receipt.body_sha256 {
+                    return Err(StoreError::LocatorReused(receipt.locator.clone()));
+                }
+                return Ok(Stored {
+                    new_rows: 0,
+                    receipt: Some(old.receipt),
+                });
+            }
+        }
+        if let Some(enrolment) = crate::devices::lock(conn, claim.logger_id)? {
+            if enrolment.quota_expiry <= now {
+                return Err(StoreError::QuotaExpired(enrolment.quota_expiry));
+            }
+            if enrolment.available_slots < claim.slots {
+                return Err(StoreError::QuotaExhausted {
+                    available: enrolment.available_slots,
+                    needed: claim.slots,
+                    expiry: enrolment.quota_expiry,
+                });
+            }
+            crate::devices::charge(conn, claim.logger_id, claim.slots)?;
+        }
+    }
     let mut cell_ids: Vec<i32> = rows.iter().map(|r| r.cell_id).collect();
     cell_ids.sort_unstable();
     cell_ids.dedup();
-    if let Some(user) = member {
+    if let Some(user) = upload.member.as_deref() {
         let allowed: Vec<i32> = crate::schema::cell_user::table
             .filter(crate::schema::cell_user::user_id.eq(user))
             .filter(crate::schema::cell_user::cell_id.eq_any(&cell_ids))
@@ -189,13 +230,24 @@ fn store_in_transaction(
             return Err(StoreError::NotMember(*other));
         }
     }
-    let logger_ids: Vec<i32> = rows
+    let mut logger_ids: Vec<i32> = rows
         .iter()
         .filter(|r| matches!(r.data, NewData::Power { .. }))
         .filter_map(|r| r.logger_id)
         .collect();
+    let receipt = upload.device.as_ref().and_then(|d| d.receipt.as_ref());
+    if let Some(receipt) = receipt {
+        logger_ids.push(receipt.logger_id);
+    }
     lock_parents(conn, &cell_ids, &logger_ids)?;
-    insert_rows(conn, rows, now)
+    let new_rows = insert_rows(conn, rows, now)?;
+    if let Some(receipt) = receipt {
+        crate::devices::insert_receipt(conn, receipt)?;
+    }
+    Ok(Stored {
+        new_rows,
+        receipt: receipt.map(|r| r.receipt.clone()),
+    })
 }
 
 pub(crate) fn insert_rows(
@@ -477,13 +529,37 @@ pub fn contents(conn: &mut DbConn, cell_id: i32) -> Result<CellContents, DbError
     })
 }
 
-/// One upload of a group commit: its rows and whose membership it needs.
+/// One upload of a group commit: its rows, whose membership it needs, and its device's claim.
 #[derive(Debug, Clone)]
 pub struct Upload {
     /// The rows, all or nothing.
     pub rows: Vec<NewRow>,
     /// When set, every cell must have this person as a member.
     pub member: Option<String>,
+    /// The logger the upload is attributed to, when one can be named.
+    pub device: Option<DeviceClaim>,
+}
+
+/// What an upload attributed to a logger owes: slots when the logger is enrolled, and the
+/// receipt to record when it carried a locator.
+#[derive(Debug, Clone)]
+pub struct DeviceClaim {
+    /// The uploading logger.
+    pub logger_id: i32,
+    /// Slots the upload costs if the logger is enrolled.
+    pub slots: i64,
+    /// The signed receipt to keep (the upload carried a locator).
+    pub receipt: Option<crate::models::UploadReceipt>,
+}
+
+/// The outcome of one stored upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Rows that were new (a retry stores none).
+    pub new_rows: usize,
+    /// The `Loam-Receipt` header value, when the upload carried a locator (a retry with the
+    /// same locator and body gets the first one back).
+    pub receipt: Option<String>,
 }
 
 /// Stores several uploads in one transaction (one commit, one fsync); a bad upload is refused
@@ -493,37 +569,56 @@ pub fn store_many(
     conn: &mut DbConn,
     uploads: &[Upload],
     now: NaiveDateTime,
-) -> Result<Vec<Result<usize, StoreError>>, DbError> {
+) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
     // Optimistic first: every upload in one transaction, no savepoints (on Postgres, batches of
-    // power rows in one multi-row statement). Almost always they are all valid; if one is not,
-    // the batch is rolled back and redone upload by upload.
-    let only_power = uploads.iter().all(|u| {
-        u.rows
+    // plain power rows in one multi-row statement). Almost always they are all valid; if one is
+    // not, the batch is rolled back and redone upload by upload.
+    let plain_power = matches!(conn, DbConn::Postgres(_))
+        && uploads.iter().all(|u| {
+            u.device.as_ref().is_none_or(|d| d.receipt.is_none())
+                && u.rows
+                    .iter()
+                    .all(|r| matches!(r.data, NewData::Power { .. }))
+        });
+    let claimed: Vec<i32> = uploads
+        .iter()
+        .filter_map(|u| u.device.as_ref().map(|d| d.logger_id))
+        .collect();
+    let all_at_once = crate::write_transaction(conn, |conn| {
+        if plain_power && !any_enrolled(conn, &claimed)? {
+            let counts = bulk_power(conn, uploads, now)?;
+            return Ok(counts
+                .into_iter()
+                .map(|new_rows| Stored {
+                    new_rows,
+                    receipt: None,
+                })
+                .collect());
+        }
+        uploads
             .iter()
-            .all(|r| matches!(r.data, NewData::Power { .. }))
+            .map(|u| store_in_transaction(conn, u, now))
+            .collect::<Result<Vec<Stored>, StoreError>>()
     });
-    let all_at_once = if only_power && matches!(conn, DbConn::Postgres(_)) {
-        crate::write_transaction(conn, |conn| bulk_power(conn, uploads, now))
-    } else {
-        crate::write_transaction(conn, |conn| {
-            uploads
-                .iter()
-                .map(|u| store_in_transaction(conn, &u.rows, now, u.member.as_deref()))
-                .collect::<Result<Vec<usize>, StoreError>>()
-        })
-    };
     match all_at_once {
-        Ok(counts) => Ok(counts.into_iter().map(Ok).collect()),
+        Ok(stored) => Ok(stored.into_iter().map(Ok).collect()),
         Err(StoreError::Db(DbError::Unavailable(why))) => Err(DbError::Unavailable(why)),
         Err(_) => crate::write_transaction(conn, |conn| {
-            Ok::<_, DbError>(
-                uploads
-                    .iter()
-                    .map(|u| store(conn, &u.rows, now, u.member.as_deref()))
-                    .collect(),
-            )
+            Ok::<_, DbError>(uploads.iter().map(|u| store(conn, u, now)).collect())
         }),
     }
+}
+
+/// Whether any of these loggers is enrolled (then its uploads are charged one by one).
+fn any_enrolled(conn: &mut DbConn, logger_ids: &[i32]) -> Result<bool, StoreError> {
+    if logger_ids.is_empty() {
+        return Ok(false);
+    }
+    let n: i64 = crate::schema::device_enrolments::table
+        .filter(crate::schema::device_enrolments::logger_id.eq_any(logger_ids))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }
 
 /// Power uploads in three statements however many there are: one membership check per

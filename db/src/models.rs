@@ -227,3 +227,81 @@ pub struct Sensor {
     /// Kind, e.g. `POWER_VOLTAGE` or `bme280`.
     pub name: String,
 }
+
+/// A logger's enrolment: its device key and what is left of its upload quota.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::device_enrolments)]
+pub struct Enrolment {
+    /// The logger.
+    pub logger_id: i32,
+    /// The device's Ed25519 public key, hex.
+    pub public_key: String,
+    /// Upload slots left (one per started 4 KiB).
+    pub available_slots: i64,
+    /// When the slots lapse (UTC).
+    pub quota_expiry: NaiveDateTime,
+    /// First enrolment (UTC).
+    pub enrolled_at: NaiveDateTime,
+    /// Last enrolment, top-up or quota change (UTC).
+    pub updated_at: NaiveDateTime,
+}
+
+/// The outcome of an upload sent with a locator, kept so a retry is answered the same way.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::upload_receipts)]
+pub struct UploadReceipt {
+    /// The uploading logger.
+    pub logger_id: i32,
+    /// The device's locator, hex.
+    pub locator: String,
+    /// SHA-256 of the body, hex.
+    pub body_sha256: String,
+    /// Rows the upload held, all committed.
+    pub row_count: i32,
+    /// The commit time the receipt states (UTC).
+    pub committed_at: NaiveDateTime,
+    /// The signed `Loam-Receipt` header value.
+    pub receipt: String,
+}
+
+/// A published firmware image.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::firmware)]
+pub struct Firmware {
+    /// Row id.
+    pub id: i32,
+    /// Image name (`[A-Za-z0-9._-]`).
+    pub name: String,
+    /// Version (`[A-Za-z0-9._-]`).
+    pub version: String,
+    /// Release notes.
+    pub notes: Option<String>,
+    /// SHA-256 of the bytes, hex; also the file's name in the store.
+    pub sha256: String,
+    /// Size of the image in bytes.
+    pub size_bytes: i64,
+    /// Who published it.
+    pub user_id: Option<String>,
+    /// When it was published (UTC).
+    pub created_at: NaiveDateTime,
+}
+
+/// The fields an insert of a firmware image sets.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = crate::schema::firmware)]
+pub struct NewFirmware<'a> {
+    /// Image name.
+    pub name: &'a str,
+    /// Version.
+    pub version: &'a str,
+    /// Release notes.
+    pub notes: Option<&'a str>,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: &'a str,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Who publishes it.
+    pub user_id: Option<&'a str>,
+    /// Now (UTC).
+    pub created_at: NaiveDateTime,
+}

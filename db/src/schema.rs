@@ -256,3 +256,52 @@ diesel::table! {
         approved_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    device_enrolments (logger_id) {
+        logger_id -> Integer,
+        public_key -> Text,
+        available_slots -> BigInt,
+        quota_expiry -> Timestamp,
+        enrolled_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    upload_receipts (logger_id, locator) {
+        logger_id -> Integer,
+        locator -> Text,
+        body_sha256 -> Text,
+        row_count -> Integer,
+        committed_at -> Timestamp,
+        receipt -> Text,
+    }
+}
+
+diesel::table! {
+    firmware (id) {
+        id -> Integer,
+        name -> Text,
+        version -> Text,
+        notes -> Nullable<Text>,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    logger_firmware (logger_id) {
+        logger_id -> Integer,
+        firmware_id -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(device_enrolments -> loggers (logger_id));
+diesel::joinable!(upload_receipts -> loggers (logger_id));
+diesel::joinable!(logger_firmware -> firmware (firmware_id));
+diesel::joinable!(logger_firmware -> loggers (logger_id));
+diesel::allow_tables_to_appear_in_same_query!(firmware, logger_firmware, loggers);

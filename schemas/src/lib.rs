@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cells;
+pub mod devices;
 pub mod errors;
 pub mod health;
 pub mod insights;

@@ -2,7 +2,9 @@
 
 pub(crate) mod auth;
 pub(crate) mod cells;
+pub(crate) mod devices;
 pub(crate) mod docs;
+pub(crate) mod firmware;
 pub(crate) mod health;
 pub(crate) mod insights;
 pub(crate) mod jobs;
@@ -16,7 +18,9 @@ pub(crate) mod tags;
 pub(crate) mod ttn;
 pub(crate) mod users;
 
+use axum::extract::DefaultBodyLimit;
 use utoipa::OpenApi;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 use crate::openapi::BaseDoc;
@@ -77,6 +81,19 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .person(routes!(ttn::ttn_status, ttn::ttn_register, ttn::ttn_remove))
         .public(routes!(opendata::get_opendata))
         .person(routes!(opendata::approve_opendata))
+        .public(routes!(devices::receipt_key))
+        .signed(routes!(devices::enrol))
+        .person(routes!(devices::set_quota))
+        .signed(routes!(devices::get_receipt))
+        // The upload streams to disk and enforces LOAM_FIRMWARE_MAX_BYTES itself.
+        .publisher(routes!(firmware::upload_firmware).layer(DefaultBodyLimit::disable()))
+        .signed(routes!(firmware::search_firmware))
+        .signed(routes!(firmware::list_versions))
+        .signed(routes!(firmware::get_firmware))
+        .person_or_key(routes!(firmware::delete_firmware))
+        .signed(routes!(firmware::download_firmware))
+        .person_or_key(routes!(firmware::set_logger_firmware))
+        .signed(routes!(firmware::get_logger_firmware))
         .public(routes!(series::read_power))
         .public(routes!(series::read_power_no_cell))
         .public(routes!(series::read_teros))

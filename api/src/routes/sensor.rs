@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loam_ingest::ttn::Uplink;
 use loam_ingest::{Door, Upload};
@@ -38,24 +38,40 @@ fn text(status: StatusCode, body: &'static str) -> Response {
         .into_response()
 }
 
-/// Stores a decoded upload and answers as the door's firmware expects.
+/// Stores a decoded upload and answers as the door's firmware expects, with the signed
+/// `Loam-Receipt` when the request carried a `Loam-Locator`.
 async fn answer(
     state: &AppState,
     caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
     upload: Result<Upload, loam_ingest::DecodeError>,
 ) -> Response {
+    let locator = match uploads::locator(headers) {
+        Ok(locator) => locator,
+        Err(err) => return err.into_response(),
+    };
     let upload = match upload {
         Ok(upload) => upload,
         Err(err) => return UploadError::from(err).into_api().into_response(),
     };
     let door = upload.door;
-    match (uploads::store(state, caller, upload).await, door) {
-        (Ok(_), Door::Legacy) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-        )
-            .into_response(),
-        (Ok(_), Door::Generic) => text(StatusCode::OK, ""),
+    let envelope = uploads::Envelope { body, locator };
+    match (uploads::store(state, caller, upload, envelope).await, door) {
+        (Ok(receipt), door) => {
+            let mut ok = match door {
+                Door::Legacy => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                )
+                    .into_response(),
+                Door::Generic => text(StatusCode::OK, ""),
+            };
+            if let Some(value) = receipt.and_then(|r| HeaderValue::from_str(&r).ok()) {
+                ok.headers_mut().insert(RECEIPT_HEADER, value);
+            }
+            ok
+        }
         (Err(UploadError::UnknownTarget(_)), Door::Legacy) => (
             StatusCode::NOT_IMPLEMENTED,
             [(header::CONTENT_TYPE, "application/octet-stream")],
@@ -68,6 +84,9 @@ async fn answer(
         (Err(UploadError::Api(err)), _) => err.into_response(),
     }
 }
+
+/// The response header carrying an upload's signed receipt.
+const RECEIPT_HEADER: &str = "loam-receipt";
 
 impl UploadError {
     fn into_api(self) -> ApiError {
@@ -82,13 +101,16 @@ impl UploadError {
 /// `SensorVersion: 2`, or a TTN v3 uplink webhook (`application/json`). Answers 2xx only after
 /// the rows are committed; a retried upload is stored once.
 #[utoipa::path(post, path = "/api/sensor/", tag = "ingest",
+    params(("Loam-Locator" = Option<String>, Header, description = "32 hex characters naming this upload; the answer then carries a signed Loam-Receipt")),
     request_body(content = Vec<u8>, description = "Protobuf Measurement / RepeatedSensorMeasurements, or a TTN uplink JSON", content_type = "application/octet-stream"),
     responses(
-        (status = 200, description = "Stored (legacy: empty protobuf Response = SUCCESS; generic: empty)"),
-        (status = 400, description = "Undecodable, no value, absurd timestamp, or unknown cell (generic)", body = ErrorResponse),
+        (status = 200, description = "Stored (legacy: empty protobuf Response = SUCCESS; generic: empty); with a Loam-Locator, the signed Loam-Receipt header"),
+        (status = 400, description = "Undecodable, no value, absurd timestamp, unknown cell (generic), locator_invalid or locator_without_logger", body = ErrorResponse),
         (status = 401, description = "A device key is required (outside compatibility mode)", body = ErrorResponse),
         (status = 403, description = "The key belongs to another logger", body = ErrorResponse),
         (status = 404, description = "TTN: f_port not recognized; or a cell the key may not write", content_type = "text/html"),
+        (status = 409, description = "locator_reused: the Loam-Locator names another body of this logger", body = ErrorResponse),
+        (status = 429, description = "quota_exhausted / quota_expired: the enrolled logger's upload quota is used up or lapsed", body = ErrorResponse),
         (status = 415, description = "Neither application/octet-stream nor application/json", body = ErrorResponse),
         (status = 501, description = "Legacy: unknown cell or logger (protobuf Response = ERROR, bytes 08 01)", content_type = "application/octet-stream"),
     ))]
@@ -110,7 +132,7 @@ pub(crate) async fn upload_sensor(
             } else {
                 loam_ingest::decode_legacy(&body)
             };
-            answer(&state, &caller, upload).await
+            answer(&state, &caller, &headers, &body, upload).await
         }
         "application/json" => {
             let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -119,10 +141,24 @@ pub(crate) async fn upload_sensor(
             };
             match loam_ingest::ttn::parse(&value) {
                 Ok(Uplink::Legacy(bytes)) => {
-                    answer(&state, &caller, loam_ingest::decode_legacy(&bytes)).await
+                    answer(
+                        &state,
+                        &caller,
+                        &headers,
+                        &body,
+                        loam_ingest::decode_legacy(&bytes),
+                    )
+                    .await
                 }
                 Ok(Uplink::Generic(bytes)) => {
-                    answer(&state, &caller, loam_ingest::decode_generic(&bytes)).await
+                    answer(
+                        &state,
+                        &caller,
+                        &headers,
+                        &body,
+                        loam_ingest::decode_generic(&bytes),
+                    )
+                    .await
                 }
                 Ok(Uplink::TimeSync) => text(StatusCode::OK, "Ignoring timesync request."),
                 Ok(Uplink::NothingToStore) => {
@@ -142,12 +178,15 @@ pub(crate) async fn upload_sensor(
 
 /// Device upload of one decoded legacy measurement as JSON.
 #[utoipa::path(post, path = "/api/sensor_json/", tag = "ingest",
+    params(("Loam-Locator" = Option<String>, Header, description = "32 hex characters naming this upload; the answer then carries a signed Loam-Receipt")),
     request_body(content = Object, description = "`{\"type\", \"cellId\", \"loggerId\", \"ts\", \"data\": {…}}`"),
     responses(
         (status = 200, description = "Stored (empty protobuf Response = SUCCESS)"),
         (status = 400, description = "Missing or non-numeric field, unknown type, absurd timestamp", body = ErrorResponse),
         (status = 401, description = "A device key is required (outside compatibility mode)", body = ErrorResponse),
+        (status = 409, description = "locator_reused", body = ErrorResponse),
         (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 429, description = "quota_exhausted / quota_expired", body = ErrorResponse),
         (status = 501, description = "Unknown cell or logger (bytes 08 01)", content_type = "application/octet-stream"),
     ))]
 pub(crate) async fn upload_sensor_json(
@@ -163,7 +202,14 @@ pub(crate) async fn upload_sensor_json(
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return ApiError::bad_request("invalid_json", "the body is not valid JSON").into_response();
     };
-    answer(&state, &caller, loam_ingest::decode_json(&value)).await
+    answer(
+        &state,
+        &caller,
+        &headers,
+        &body,
+        loam_ingest::decode_json(&value),
+    )
+    .await
 }
 
 /// A generic sensor series: `name`, `measurement`, `cellId`, plus the time parameters.

@@ -4,6 +4,8 @@
 mod auth;
 mod cells;
 mod deletes;
+mod devices;
+mod firmware;
 mod foundation;
 mod ingest;
 mod jobs;

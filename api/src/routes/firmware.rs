@@ -1,0 +1,554 @@
+//! The firmware registry: publish an image (multipart, streamed to disk, content-addressed by
+//! sha-256, metadata committed only once the bytes are in place), search, list versions, read
+//! metadata, download with `ETag` and `Range` resume, delete; and the image each logger should
+//! run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartRejection};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use loam_db::DbError;
+use loam_db::models::{Firmware, NewFirmware};
+use loam_schemas::devices::{
+    DesiredFirmwareRequest, DesiredFirmwareResponse, DeviceErrorCode, FirmwarePage,
+    FirmwareResponse, FirmwareVersions, valid_firmware_token,
+};
+use loam_schemas::errors::ErrorResponse;
+use loam_schemas::wire::rfc3339;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::error::ApiError;
+use crate::extract::Valid;
+use crate::firmware_store::{RangeAnswer, Staged, parse_range};
+use crate::identity::Caller;
+use crate::state::AppState;
+
+/// Longest image name.
+const NAME_MAX: usize = 100;
+/// Longest version.
+const VERSION_MAX: usize = 64;
+/// Longest release notes.
+const NOTES_MAX: usize = 10_000;
+/// Largest page of a search.
+const PAGE_MAX: i64 = 500;
+
+fn response(f: Firmware) -> FirmwareResponse {
+    FirmwareResponse {
+        download_path: format!("/api/firmware/{}/{}/download", f.name, f.version),
+        name: f.name,
+        version: f.version,
+        notes: f.notes,
+        sha256: f.sha256,
+        size: f.size_bytes,
+        created_at: rfc3339(f.created_at),
+    }
+}
+
+fn form_error(message: impl Into<String>) -> ApiError {
+    ApiError::device(DeviceErrorCode::FirmwareFormInvalid, message)
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if valid_firmware_token(name, NAME_MAX) {
+        Ok(())
+    } else {
+        Err(ApiError::device(
+            DeviceErrorCode::FirmwareNameInvalid,
+            format!("name must be 1–{NAME_MAX} characters of A–Z, a–z, 0–9, '.', '_' or '-'"),
+        ))
+    }
+}
+
+fn check_version(version: &str) -> Result<(), ApiError> {
+    if valid_firmware_token(version, VERSION_MAX) {
+        Ok(())
+    } else {
+        Err(ApiError::device(
+            DeviceErrorCode::FirmwareVersionInvalid,
+            format!("version must be 1–{VERSION_MAX} characters of A–Z, a–z, 0–9, '.', '_' or '-'"),
+        ))
+    }
+}
+
+fn firmware_not_found() -> ApiError {
+    ApiError::NotFound("Firmware not found".into())
+}
+
+/// Reads a text part, refusing more than `max` bytes.
+async fn text_part(mut field: Field<'_>, what: &str, max: usize) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| form_error(format!("the multipart body is malformed: {e}")))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > max {
+            return Err(form_error(format!("{what} is longer than {max} bytes")));
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| form_error(format!("{what} is not UTF-8 text")))
+}
+
+/// Streams the file part to a staged file, stopping at the size limit.
+async fn file_part(state: &AppState, mut field: Field<'_>) -> Result<Staged, ApiError> {
+    let max = state.config().firmware_max_bytes as u64;
+    let mut staged = state
+        .firmware()
+        .stage()
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot stage firmware: {e}")))?;
+    loop {
+        let chunk = match field.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(staged),
+            Err(e) => {
+                staged.discard().await;
+                return Err(form_error(format!("the multipart body is malformed: {e}")));
+            }
+        };
+        if staged.size() + chunk.len() as u64 > max {
+            staged.discard().await;
+            return Err(ApiError::device(
+                DeviceErrorCode::FirmwareTooLarge,
+                format!("the image is larger than LOAM_FIRMWARE_MAX_BYTES ({max} bytes)"),
+            ));
+        }
+        if let Err(e) = staged.write(&chunk).await {
+            staged.discard().await;
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "cannot write firmware: {e}"
+            )));
+        }
+    }
+}
+
+/// The form's parts; the file is already on disk (staged) when this exists.
+struct Form {
+    name: Option<String>,
+    version: Option<String>,
+    notes: Option<String>,
+    file: Option<Staged>,
+}
+
+impl Form {
+    async fn read(state: &AppState, mut multipart: Multipart) -> Result<Self, ApiError> {
+        let mut form = Form {
+            name: None,
+            version: None,
+            notes: None,
+            file: None,
+        };
+        let outcome = async {
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| form_error(format!("the multipart body is malformed: {e}")))?
+            {
+                match field.name().unwrap_or_default() {
+                    "name" => form.name = Some(text_part(field, "name", 1024).await?),
+                    "version" => form.version = Some(text_part(field, "version", 1024).await?),
+                    "notes" => form.notes = Some(text_part(field, "notes", NOTES_MAX).await?),
+                    "file" if form.file.is_none() => {
+                        // Refuse bad names before reading megabytes.
+                        if let Some(name) = &form.name {
+                            check_name(name)?;
+                        }
+                        if let Some(version) = &form.version {
+                            check_version(version)?;
+                        }
+                        form.file = Some(file_part(state, field).await?);
+                    }
+                    other => {
+                        return Err(form_error(format!(
+                            "unexpected part {other:?}; send name, version, notes and file"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(form),
+            Err(err) => {
+                if let Some(file) = form.file.take() {
+                    file.discard().await;
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Publishes a firmware image. The bytes are streamed to disk, hashed, and moved into the
+/// content-addressed store inside the metadata transaction: a refused or failed upload leaves
+/// neither a row nor a file.
+#[utoipa::path(post, path = "/api/firmware", tag = "firmware",
+    request_body(content_type = "multipart/form-data", description = "Parts `name`, `version`, optional `notes`, and `file` (the image)"),
+    responses(
+        (status = 201, description = "Published", body = FirmwareResponse),
+        (status = 400, description = "firmware_form_invalid (1105): a part is missing or the form is malformed", body = ErrorResponse),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+        (status = 403, description = "A device key without the firmware scope", body = ErrorResponse),
+        (status = 409, description = "firmware_exists (1104): this name and version exist", body = ErrorResponse),
+        (status = 413, description = "firmware_too_large (1103)", body = ErrorResponse),
+        (status = 415, description = "Not multipart/form-data", body = ErrorResponse),
+        (status = 422, description = "firmware_name_invalid (1101) / firmware_version_invalid (1102)", body = ErrorResponse),
+    ))]
+pub(crate) async fn upload_firmware(
+    State(state): State<AppState>,
+    caller: Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<FirmwareResponse>), ApiError> {
+    let multipart = multipart.map_err(|_| {
+        ApiError::UnsupportedMediaType("send the firmware as multipart/form-data".into())
+    })?;
+    let mut form = Form::read(&state, multipart).await?;
+    let checked = (|| {
+        let name = form
+            .name
+            .take()
+            .ok_or_else(|| form_error("the name part is missing"))?;
+        let version = form
+            .version
+            .take()
+            .ok_or_else(|| form_error("the version part is missing"))?;
+        check_name(&name)?;
+        check_version(&version)?;
+        Ok::<_, ApiError>((name, version))
+    })();
+    let file = form.file.take();
+    let ((name, version), file) = match (checked, file) {
+        (Ok(fields), Some(file)) => (fields, file),
+        (Err(err), file) => {
+            if let Some(file) = file {
+                file.discard().await;
+            }
+            return Err(err);
+        }
+        (Ok(_), None) => return Err(form_error("the file part is missing")),
+    };
+    let finished = file
+        .finish()
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot sync firmware: {e}")))?;
+    let owner = match &caller {
+        Caller::Person(p) => Some(p.user_id.clone()),
+        Caller::Device(d) => Some(d.owner_id.clone()),
+        Caller::Anonymous => None,
+    };
+    let notes = form.notes.take().filter(|n| !n.is_empty());
+    let store = state.firmware().clone();
+    let created = Arc::new(AtomicBool::new(false));
+    let (sha256, size) = (finished.sha256.clone(), finished.size);
+    let finished = Arc::new(std::sync::Mutex::new(Some(finished)));
+    let outcome = {
+        let (created, finished) = (Arc::clone(&created), Arc::clone(&finished));
+        let (name, version, sha256) = (name.clone(), version.clone(), sha256.clone());
+        state
+            .db()
+            .run(move |c| {
+                let new = NewFirmware {
+                    name: &name,
+                    version: &version,
+                    notes: notes.as_deref(),
+                    sha256: &sha256,
+                    size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+                    user_id: owner.as_deref(),
+                    created_at: loam_db::now(),
+                };
+                loam_db::firmware::insert(c, &new, || {
+                    let guard = finished.lock().unwrap_or_else(|e| e.into_inner());
+                    let staged = guard
+                        .as_ref()
+                        .ok_or_else(|| std::io::Error::other("gone"))?;
+                    let made = store.place(staged)?;
+                    created.store(made, Ordering::SeqCst);
+                    Ok(())
+                })
+            })
+            .await
+    };
+    match outcome {
+        Ok(row) => {
+            tracing::info!(firmware.name = %row.name, firmware.version = %row.version, size, "firmware published");
+            Ok((StatusCode::CREATED, Json(response(row))))
+        }
+        Err(err) => {
+            // Nothing of a failed upload stays: its staged file, or the file it placed.
+            let staged = finished.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(staged) = staged {
+                staged.discard().await;
+            }
+            if created.load(Ordering::SeqCst) {
+                state.firmware().remove(&sha256).await;
+            }
+            Err(match err {
+                DbError::UniqueViolation { .. } => ApiError::device(
+                    DeviceErrorCode::FirmwareExists,
+                    format!("{name} {version} is already published; choose a new version"),
+                ),
+                other => other.into(),
+            })
+        }
+    }
+}
+
+/// Searches images by a substring of their name, paged.
+#[utoipa::path(get, path = "/api/firmware", tag = "firmware",
+    params(
+        ("search" = Option<String>, Query, description = "Substring of the name"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 100, at most 500)"),
+        ("offset" = Option<i64>, Query, description = "Matches to skip"),
+    ),
+    responses(
+        (status = 200, description = "A page of images", body = FirmwarePage),
+        (status = 400, description = "limit or offset is not a non-negative integer", body = ErrorResponse),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+    ))]
+pub(crate) async fn search_firmware(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<FirmwarePage>, ApiError> {
+    let number = |key: &str, default: i64| match params.get(key) {
+        None => Ok(default),
+        Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_parameter",
+                format!("{key} must be a non-negative integer"),
+            )
+        }),
+    };
+    let limit = number("limit", 100)?.clamp(1, PAGE_MAX);
+    let offset = number("offset", 0)?;
+    let search = params.get("search").cloned();
+    let (items, total) = state
+        .db()
+        .run(move |c| loam_db::firmware::search(c, search.as_deref(), limit, offset))
+        .await?;
+    Ok(Json(FirmwarePage {
+        items: items.into_iter().map(response).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Every version of an image, newest first.
+#[utoipa::path(get, path = "/api/firmware/{name}", tag = "firmware",
+    params(("name" = String, Path, description = "Image name")),
+    responses(
+        (status = 200, description = "Versions, newest first", body = FirmwareVersions),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+        (status = 404, description = "No such image", body = ErrorResponse),
+    ))]
+pub(crate) async fn list_versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<FirmwareVersions>, ApiError> {
+    let lookup = name.clone();
+    let versions = state
+        .db()
+        .run(move |c| loam_db::firmware::versions(c, &lookup))
+        .await?;
+    if versions.is_empty() {
+        return Err(firmware_not_found());
+    }
+    Ok(Json(FirmwareVersions {
+        name,
+        versions: versions.into_iter().map(response).collect(),
+    }))
+}
+
+async fn find(state: &AppState, name: String, version: String) -> Result<Firmware, ApiError> {
+    state
+        .db()
+        .run(move |c| loam_db::firmware::find(c, &name, &version))
+        .await?
+        .ok_or_else(firmware_not_found)
+}
+
+/// One version's metadata, with its sha-256 and size.
+#[utoipa::path(get, path = "/api/firmware/{name}/{version}", tag = "firmware",
+    params(("name" = String, Path, description = "Image name"), ("version" = String, Path, description = "Version")),
+    responses(
+        (status = 200, description = "Metadata", body = FirmwareResponse),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+        (status = 404, description = "No such image or version", body = ErrorResponse),
+    ))]
+pub(crate) async fn get_firmware(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<FirmwareResponse>, ApiError> {
+    Ok(Json(response(find(&state, name, version).await?)))
+}
+
+/// Deletes a version (its publisher or an admin); the bytes go when no version uses them.
+#[utoipa::path(delete, path = "/api/firmware/{name}/{version}", tag = "firmware",
+    params(("name" = String, Path, description = "Image name"), ("version" = String, Path, description = "Version")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+        (status = 404, description = "No such image, or not yours", body = ErrorResponse),
+    ))]
+pub(crate) async fn delete_firmware(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let firmware = find(&state, name, version).await?;
+    if !crate::access::owns(&caller, firmware.user_id.as_deref()) {
+        return Err(firmware_not_found());
+    }
+    let id = firmware.id;
+    let still_used = state
+        .db()
+        .run(move |c| loam_db::firmware::delete(c, id))
+        .await?
+        .ok_or_else(firmware_not_found)?;
+    if !still_used {
+        state.firmware().remove(&firmware.sha256).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The image's bytes: `ETag` is its sha-256, `Range: bytes=…` resumes a partial download (206),
+/// `If-None-Match` with the ETag answers 304, `If-Range` with another ETag sends it whole.
+#[utoipa::path(get, path = "/api/firmware/{name}/{version}/download", tag = "firmware",
+    params(
+        ("name" = String, Path, description = "Image name"),
+        ("version" = String, Path, description = "Version"),
+        ("Range" = Option<String>, Header, description = "bytes=start-end, bytes=start- or bytes=-suffix"),
+    ),
+    responses(
+        (status = 200, description = "The whole image", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 304, description = "If-None-Match matched the ETag"),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+        (status = 404, description = "No such image or version", body = ErrorResponse),
+        (status = 416, description = "range_not_satisfiable (1106)", body = ErrorResponse),
+    ))]
+pub(crate) async fn download_firmware(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let firmware = find(&state, name, version).await?;
+    let etag = format!("\"{}\"", firmware.sha256);
+    let header_text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    if header_text(header::IF_NONE_MATCH).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let mut file = tokio::fs::File::open(state.firmware().path(&firmware.sha256))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("firmware file missing: {e}")))?;
+    let len = u64::try_from(firmware.size_bytes).unwrap_or_default();
+    let range_header = match header_text(header::IF_RANGE) {
+        Some(tag) if tag.trim() != etag => None,
+        _ => header_text(header::RANGE),
+    };
+    let (status, start, count) = match parse_range(range_header, len) {
+        RangeAnswer::Whole => (StatusCode::OK, 0, len),
+        RangeAnswer::Part(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end - r.start + 1),
+        RangeAnswer::Unsatisfiable => {
+            let mut refused = ApiError::device(
+                DeviceErrorCode::RangeNotSatisfiable,
+                format!("the image has {len} bytes; the range lies outside it"),
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                refused.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return Ok(refused);
+        }
+    };
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot read firmware: {e}")))?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let disposition = format!(
+        "attachment; filename=\"{}-{}.bin\"",
+        firmware.name, firmware.version
+    );
+    let mut response = (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, count.to_string()),
+            (header::ETAG, etag),
+            (header::ACCEPT_RANGES, "bytes".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response();
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(value) =
+            HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
+    {
+        response.headers_mut().insert(header::CONTENT_RANGE, value);
+    }
+    Ok(response)
+}
+
+/// Chooses the image a logger should install (its owner).
+#[utoipa::path(put, path = "/api/logger/{id}/firmware", tag = "firmware",
+    params(("id" = u32, Path, description = "Logger id")),
+    request_body = DesiredFirmwareRequest,
+    responses(
+        (status = 200, description = "The logger's desired image", body = DesiredFirmwareResponse),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+        (status = 404, description = "No such logger (or not yours), or no such image", body = ErrorResponse),
+        (status = 422, description = "A field is missing or invalid", body = ErrorResponse),
+    ))]
+pub(crate) async fn set_logger_firmware(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u32>,
+    Valid(body): Valid<DesiredFirmwareRequest>,
+) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
+    let logger = super::loggers::owned(&state, &caller, id).await?;
+    let firmware = find(&state, body.name, body.version).await?;
+    let (logger_id, firmware_id) = (logger.id, firmware.id);
+    state
+        .db()
+        .run(move |c| loam_db::firmware::set_desired(c, logger_id, firmware_id, loam_db::now()))
+        .await?;
+    Ok(Json(DesiredFirmwareResponse {
+        logger_id,
+        firmware: Some(response(firmware)),
+    }))
+}
+
+/// What the logger should install: name, version, checksum and download path (its own device
+/// key, or its owner).
+#[utoipa::path(get, path = "/api/logger/{id}/firmware", tag = "firmware",
+    params(("id" = u32, Path, description = "Logger id")),
+    responses(
+        (status = 200, description = "The desired image (null when none was chosen)", body = DesiredFirmwareResponse),
+        (status = 401, description = "No valid credentials", body = ErrorResponse),
+        (status = 404, description = "No such logger, or not yours", body = ErrorResponse),
+    ))]
+pub(crate) async fn get_logger_firmware(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u32>,
+) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
+    let logger = super::devices::own_or_self(&state, &caller, id).await?;
+    let logger_id = logger.id;
+    let firmware = state
+        .db()
+        .run(move |c| loam_db::firmware::desired(c, logger_id))
+        .await?;
+    Ok(Json(DesiredFirmwareResponse {
+        logger_id,
+        firmware: firmware.map(response),
+    }))
+}
