@@ -190,18 +190,17 @@ fn store_in_transaction(
 ) -> Result<Stored, StoreError> {
     let rows = &upload.rows;
     if let Some(claim) = &upload.device {
-        if let Some(receipt) = &claim.receipt {
-            if let Some(old) =
+        if let Some(receipt) = &claim.receipt
+            && let Some(old) =
                 crate::devices::find_receipt(conn, claim.logger_id, &receipt.locator)?
-            {
-                if old.body_sha256 != receipt.body_sha256 {
-                    return Err(StoreError::LocatorReused(receipt.locator.clone()));
-                }
-                return Ok(Stored {
-                    new_rows: 0,
-                    receipt: Some(old.receipt),
-                });
+        {
+            if old.body_sha256 != receipt.body_sha256 {
+                return Err(StoreError::LocatorReused(receipt.locator.clone()));
             }
+            return Ok(Stored {
+                new_rows: 0,
+                receipt: Some(old.receipt),
+            });
         }
         if let Some(enrolment) = crate::devices::lock(conn, claim.logger_id)? {
             if enrolment.quota_expiry <= now {

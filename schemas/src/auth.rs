@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 /// `POST /api/auth/register`.
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Sign-in email; compared case-insensitively.
@@ -29,7 +29,7 @@ pub struct RegisterRequest {
 }
 
 /// `POST /api/auth/login`.
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 pub struct LoginRequest {
     /// Sign-in email.
     #[validate(length(min = 1, max = 255))]
@@ -40,7 +40,7 @@ pub struct LoginRequest {
 }
 
 /// A fresh access token; the refresh token travels as the `refresh-token` cookie.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     /// JWT for `Authorization: Bearer …`.
     pub access_token: String,
@@ -51,7 +51,7 @@ pub struct TokenResponse {
 }
 
 /// A person's account as its owner sees it (never the password hash).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AccountResponse {
     /// UUID.
     pub id: String,
@@ -66,7 +66,7 @@ pub struct AccountResponse {
 }
 
 /// ENTS's profile form of the current user (`GET /api/user`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProfileResponse {
     /// Sign-in email.
     pub email: String,
@@ -77,7 +77,7 @@ pub struct ProfileResponse {
 }
 
 /// `PUT /api/user`: names only; the email cannot change here.
-#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 pub struct ProfileUpdate {
     /// New given name.
     #[validate(length(max = 255))]
@@ -88,21 +88,21 @@ pub struct ProfileUpdate {
 }
 
 /// ENTS's user-key answer: the full key right after creation, a masked one afterwards, or null.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserKeyResponse {
     /// The key (masked except on creation) or null when there is none.
     pub api_key: Option<String>,
 }
 
 /// ENTS's `{"message": …}` answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MessageResponse {
     /// What happened.
     pub message: String,
 }
 
 /// `GET /api/oauth/url`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OauthUrl {
     /// Where to send the browser.
     pub url: String,

@@ -1,10 +1,10 @@
 //! Cell shapes as the ENTS dashboard and `ents` client read them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A cell as ENTS dumps it everywhere (owner and tags are never included).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CellResponse {
     /// Numeric id devices use.
     pub id: i32,

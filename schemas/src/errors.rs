@@ -1,11 +1,11 @@
 //! The error envelope every Loam-native endpoint answers with.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Loam's error body: a stable machine code, a sentence for people, optional details (e.g. which
 /// field failed), and the request id to quote when reporting a problem.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorResponse {
     /// What went wrong.
     pub error: ErrorDetail,
@@ -14,7 +14,7 @@ pub struct ErrorResponse {
 }
 
 /// The inside of [`ErrorResponse`].
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable code such as `not_found` or `validation_failed`.
     pub code: String,

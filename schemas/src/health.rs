@@ -1,10 +1,10 @@
 //! Health and readiness answers.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// ENTS's health answer; its bytes are fixed (see [`ENTS_HEALTH_BODY`]).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntsHealth {
     /// Always "I'm alive and healthy! Super healthy :D".
     #[schema(example = "I'm alive and healthy! Super healthy :D")]
@@ -15,7 +15,7 @@ pub struct EntsHealth {
 pub const ENTS_HEALTH_BODY: &[u8] = b"{\"hello\": \"I'm alive and healthy! Super healthy :D\"}\n";
 
 /// Readiness of each dependency, so an operator sees which one is down.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
     /// `ok` when every configured dependency answered.
     pub status: &'static str,
@@ -26,7 +26,7 @@ pub struct Readiness {
 }
 
 /// Liveness: the process answers.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Liveness {
     /// Always `ok`.
     pub status: &'static str,

@@ -1,10 +1,10 @@
 //! The dashboard helpers' answers.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `GET /api/data-availability/`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Availability {
     /// Latest device time (ISO, naive UTC) or null.
     pub latest_timestamp: Option<String>,
@@ -17,7 +17,7 @@ pub struct Availability {
 }
 
 /// One chartable panel.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CatalogEntry {
     /// `power-vi`, `power-p`, `teros`, `temp` or `s:<sensor id>`.
     pub panel_id: String,
@@ -44,7 +44,7 @@ pub struct CatalogEntry {
 }
 
 /// `GET /api/catalog/sensors`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Catalog {
     /// The cell asked about.
     pub cell_id: u32,
@@ -53,7 +53,7 @@ pub struct Catalog {
 }
 
 /// A valid expression.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EquationValid {
     /// Always true.
     pub ok: bool,

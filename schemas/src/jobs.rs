@@ -1,10 +1,10 @@
 //! Job records as the API shows them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// How far a job got.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     /// Units done.
     pub done: i64,
@@ -13,7 +13,7 @@ pub struct Progress {
 }
 
 /// A long-running job.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobResponse {
     /// Job id (ULID).
     pub id: String,
@@ -43,14 +43,14 @@ pub struct JobResponse {
 }
 
 /// ENTS's `{"result_id": …}` answer to `GET /api/cell/datas`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ResultId {
     /// The job id to poll with `/api/status/{id}`.
     pub result_id: String,
 }
 
 /// ENTS's `GET /api/status/{id}` answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaskStatus {
     /// `PENDING`, `SUCCESS` or `FAILURE`.
     pub state: &'static str,
@@ -59,7 +59,7 @@ pub struct TaskStatus {
 }
 
 /// A series family to export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportSeries {
     /// Power: `power.csv`.
@@ -71,7 +71,7 @@ pub enum ExportSeries {
 }
 
 /// Bucket width of an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportResample {
     /// Raw rows.
@@ -83,7 +83,7 @@ pub enum ExportResample {
 }
 
 /// `POST /api/exports`: a ZIP with one CSV per cell and series.
-#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, validator::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     /// Cells to export (1 to 100).
@@ -106,7 +106,7 @@ fn raw() -> ExportResample {
 }
 
 /// `POST /api/logger/{id}/ttn`: LoRaWAN credentials for registration (never stored).
-#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, validator::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TtnRegistration {
     /// Device EUI, 16 hex digits (other characters are ignored).

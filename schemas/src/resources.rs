@@ -7,7 +7,7 @@ use validator::Validate;
 use crate::cells::CellResponse;
 
 /// `POST /api/cell/` as the ENTS dashboard sends it.
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCellRequest {
     /// Unique name.
@@ -37,7 +37,7 @@ pub struct CreateCellRequest {
 }
 
 /// `PUT /api/cell/{id}`; note ENTS's `lat`/`long` keys here.
-#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 pub struct UpdateCellRequest {
     /// New name.
     #[validate(length(min = 1, max = 255))]
@@ -61,7 +61,7 @@ pub struct UpdateCellRequest {
 }
 
 /// `{"message", "id", "name"}` after creating a cell.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CellCreated {
     /// "Successfully added cell".
     pub message: &'static str,
@@ -72,7 +72,7 @@ pub struct CellCreated {
 }
 
 /// A logger as ENTS shows it (`uuid` and owner never included).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoggerResponse {
     /// Id devices use.
     pub id: i32,
@@ -90,7 +90,7 @@ pub struct LoggerResponse {
 }
 
 /// `POST /api/logger/`.
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 pub struct CreateLoggerRequest {
     /// Unique name (required).
     #[validate(length(max = 255))]
@@ -117,7 +117,7 @@ pub struct CreateLoggerRequest {
 }
 
 /// `PUT /api/logger/{id}`: name and description only.
-#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 pub struct UpdateLoggerRequest {
     /// New name.
     #[validate(length(min = 1, max = 255))]
@@ -128,7 +128,7 @@ pub struct UpdateLoggerRequest {
 }
 
 /// After creating a logger.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoggerCreated {
     /// What happened.
     pub message: String,
@@ -140,7 +140,7 @@ pub struct LoggerCreated {
 }
 
 /// A tag as ENTS shows it (`created_by` never included).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TagResponse {
     /// Cells carrying it.
     pub cell_count: i64,
@@ -155,7 +155,7 @@ pub struct TagResponse {
 }
 
 /// `{"message", "tag"}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TagMessage {
     /// What happened.
     pub message: &'static str,
@@ -164,7 +164,7 @@ pub struct TagMessage {
 }
 
 /// `{"message", "tags"}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TagsAssigned {
     /// "Tags assigned successfully".
     pub message: &'static str,
@@ -173,7 +173,7 @@ pub struct TagsAssigned {
 }
 
 /// `GET /api/tags/{id}/cells`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TagCells {
     /// The tag.
     pub tag: TagResponse,
@@ -182,7 +182,7 @@ pub struct TagCells {
 }
 
 /// A cell member (never an API key).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberResponse {
     /// UUID.
     pub id: String,
@@ -195,7 +195,7 @@ pub struct MemberResponse {
 }
 
 /// `{"message", "user"}` after sharing.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Shared {
     /// "Cell shared successfully".
     pub message: &'static str,
@@ -204,7 +204,7 @@ pub struct Shared {
 }
 
 /// `{"message", "users"}` after replacing members.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UsersAssigned {
     /// "Users assigned successfully".
     pub message: &'static str,
@@ -213,7 +213,7 @@ pub struct UsersAssigned {
 }
 
 /// `GET /api/users/{id}/cells`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserCells {
     /// The person.
     pub user: MemberResponse,
@@ -222,7 +222,7 @@ pub struct UserCells {
 }
 
 /// `POST /api/logger/{id}/keys`.
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeviceKeyRequest {
     /// A label.
@@ -236,7 +236,7 @@ pub struct CreateDeviceKeyRequest {
 }
 
 /// A device key as listed (never the secret).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeviceKeyResponse {
     /// Key id.
     pub id: String,
@@ -257,7 +257,7 @@ pub struct DeviceKeyResponse {
 }
 
 /// A new device key: the only time `key` is shown.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeviceKeyCreated {
     /// Key id.
     pub id: String,
@@ -276,7 +276,7 @@ pub struct DeviceKeyCreated {
 }
 
 /// A sensor series of a cell.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SensorResponse {
     /// Id.
     pub id: i32,

@@ -1,10 +1,10 @@
 //! Time-series answers, with keys in alphabetical order as ENTS's `jsonify` writes them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `GET /api/power/{cell}`: mV, µA, µW.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PowerSeries {
     /// Current, µA.
     pub i: Vec<Option<f64>>,
@@ -17,7 +17,7 @@ pub struct PowerSeries {
 }
 
 /// `GET /api/teros/{cell}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TerosSeries {
     /// Electrical conductivity, µS/cm.
     pub ec: Vec<Option<i64>>,
@@ -50,7 +50,7 @@ impl Default for TerosSeries {
 }
 
 /// `GET /api/sensor/`.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct SensorSeriesResponse {
     /// Values (numbers; integers for raw reads of integer series).
     #[schema(value_type = Vec<Option<f64>>)]
@@ -67,7 +67,7 @@ pub struct SensorSeriesResponse {
 }
 
 /// ENTS's legacy `POST /api/power/`: a power reading addressed by logger and cell names.
-#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, validator::Validate, ToSchema)]
 pub struct LegacyPowerInsert {
     /// Logger name (must exist).
     #[validate(length(min = 1, max = 255))]
@@ -87,7 +87,7 @@ pub struct LegacyPowerInsert {
 }
 
 /// The stored power row, echoed with keys sorted as ENTS's `jsonify` wrote them.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LegacyPowerRow {
     /// Amps.
     pub current: Option<f64>,
@@ -102,7 +102,7 @@ pub struct LegacyPowerRow {
 }
 
 /// ENTS's legacy `POST /api/teros/`: a TEROS reading addressed by cell name.
-#[derive(Debug, Clone, serde::Deserialize, validator::Validate, ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, validator::Validate, ToSchema)]
 pub struct LegacyTerosInsert {
     /// Cell name (must exist).
     #[validate(length(min = 1, max = 255))]
@@ -125,7 +125,7 @@ pub struct LegacyTerosInsert {
 }
 
 /// The stored TEROS row, keys sorted.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LegacyTerosRow {
     /// µS/cm.
     pub ec: Option<i32>,

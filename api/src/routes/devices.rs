@@ -74,8 +74,8 @@ pub(crate) async fn receipt_key(State(state): State<AppState>) -> Json<ReceiptKe
 
 /// Enrols the logger's device key, or tops up its quota: `LOAM_RECEIPT_SLOTS` more slots (the
 /// total is capped at 2³²−1) and a fresh `LOAM_RECEIPT_DAYS` expiry. The answer is signed.
-#[utoipa::path(post, path = "/api/logger/{id}/enrol", tag = "devices",
-    params(("id" = u32, Path, description = "Logger id")),
+#[utoipa::path(post, path = "/api/logger/{logger_id}/enrol", tag = "devices",
+    params(("logger_id" = u32, Path, description = "Logger id")),
     request_body = EnrolRequest,
     responses(
         (status = 200, description = "Enrolled (or topped up), signed", body = EnrolmentResponse),
@@ -117,8 +117,8 @@ pub(crate) async fn enrol(
 }
 
 /// Sets an enrolled logger's quota (admins only); the answer is signed like an enrolment.
-#[utoipa::path(put, path = "/api/logger/{id}/quota", tag = "devices",
-    params(("id" = u32, Path, description = "Logger id")),
+#[utoipa::path(put, path = "/api/logger/{logger_id}/quota", tag = "devices",
+    params(("logger_id" = u32, Path, description = "Logger id")),
     request_body = QuotaRequest,
     responses(
         (status = 200, description = "The new quota, signed", body = EnrolmentResponse),
@@ -167,9 +167,9 @@ pub(crate) async fn set_quota(
 
 /// The receipt stored for one of the logger's uploads. An unknown logger, someone else's logger
 /// and an unknown locator all answer the same 404.
-#[utoipa::path(get, path = "/api/logger/{id}/receipts/{locator}", tag = "devices",
+#[utoipa::path(get, path = "/api/logger/{logger_id}/receipts/{locator}", tag = "devices",
     params(
-        ("id" = u32, Path, description = "Logger id"),
+        ("logger_id" = u32, Path, description = "Logger id"),
         ("locator" = String, Path, description = "The upload's Loam-Locator (32 hex characters)"),
     ),
     responses(

@@ -499,8 +499,8 @@ pub(crate) async fn download_firmware(
 }
 
 /// Chooses the image a logger should install (its owner).
-#[utoipa::path(put, path = "/api/logger/{id}/firmware", tag = "firmware",
-    params(("id" = u32, Path, description = "Logger id")),
+#[utoipa::path(put, path = "/api/logger/{logger_id}/firmware", tag = "firmware",
+    params(("logger_id" = u32, Path, description = "Logger id")),
     request_body = DesiredFirmwareRequest,
     responses(
         (status = 200, description = "The logger's desired image", body = DesiredFirmwareResponse),
@@ -529,8 +529,8 @@ pub(crate) async fn set_logger_firmware(
 
 /// What the logger should install: name, version, checksum and download path (its own device
 /// key, or its owner).
-#[utoipa::path(get, path = "/api/logger/{id}/firmware", tag = "firmware",
-    params(("id" = u32, Path, description = "Logger id")),
+#[utoipa::path(get, path = "/api/logger/{logger_id}/firmware", tag = "firmware",
+    params(("logger_id" = u32, Path, description = "Logger id")),
     responses(
         (status = 200, description = "The desired image (null when none was chosen)", body = DesiredFirmwareResponse),
         (status = 401, description = "No valid credentials", body = ErrorResponse),

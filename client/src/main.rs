@@ -1,0 +1,486 @@
+//! `loamctl`: Loam from a terminal, on the typed client. Sign in once (`loamctl login`; the
+//! access token is kept in `~/.config/loamctl/token`, or pass `--token` / `LOAMCTL_TOKEN`, or a
+//! key with `--api-key`), then manage cells, loggers, keys and firmware, verify receipts, watch
+//! jobs and import CSV files. Errors are one line, with the request id to quote.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use loam_client::{Client, Credentials, NewCell};
+use loam_schemas::jobs::{ExportRequest, ExportResample, ExportSeries};
+
+/// Loam's command-line client.
+#[derive(Debug, Parser)]
+#[command(
+    name = "loamctl",
+    version,
+    about = "Loam's command-line client: cells, loggers, keys, firmware, receipts, jobs and CSV imports"
+)]
+struct Cli {
+    /// The Loam server.
+    #[arg(
+        long,
+        env = "LOAM_URL",
+        default_value = "http://127.0.0.1:8000",
+        global = true
+    )]
+    url: String,
+    /// An access token (default: the one `loamctl login` saved).
+    #[arg(long, env = "LOAMCTL_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// An API key (person or device) instead of a token.
+    #[arg(long, env = "LOAM_API_KEY", hide_env_values = true, global = true)]
+    api_key: Option<String>,
+    /// Where `login` saves the token.
+    #[arg(long, env = "LOAMCTL_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Signs in (password on stdin) and saves the access token.
+    Login {
+        /// Your email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Cells.
+    #[command(subcommand)]
+    Cells(CellCommand),
+    /// Loggers.
+    #[command(subcommand)]
+    Loggers(LoggerCommand),
+    /// Device keys of a logger.
+    #[command(subcommand)]
+    Keys(KeyCommand),
+    /// The firmware registry.
+    #[command(subcommand)]
+    Firmware(FirmwareCommand),
+    /// Upload receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Long-running jobs.
+    #[command(subcommand)]
+    Jobs(JobCommand),
+    /// Imports an ENTS-format CSV file into a cell (as a job) and waits for it.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Target cell id.
+        #[arg(long)]
+        cell: i32,
+        /// Logger id the power rows belong to.
+        #[arg(long)]
+        logger: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CellCommand {
+    /// Lists the cells you may see.
+    List,
+    /// Creates a cell owned by you.
+    Create {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// Place description.
+        #[arg(long, default_value = "")]
+        location: String,
+        /// Latitude.
+        #[arg(long, default_value_t = 0.0)]
+        lat: f64,
+        /// Longitude.
+        #[arg(long, default_value_t = 0.0)]
+        long: f64,
+        /// Readable by anyone.
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LoggerCommand {
+    /// Lists your loggers.
+    List,
+    /// Creates a logger owned by you.
+    Create {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// Kind (e.g. ents, other).
+        #[arg(long, default_value = "other")]
+        kind: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Lists a logger's keys (never their secrets).
+    List {
+        /// Logger id.
+        logger: i32,
+    },
+    /// Creates a key and prints its secret (shown only now).
+    Create {
+        /// Logger id.
+        logger: i32,
+        /// Label.
+        #[arg(long, default_value = "loamctl")]
+        name: String,
+        /// Scopes: ingest, read, firmware.
+        #[arg(long, value_delimiter = ',', default_value = "ingest")]
+        scopes: Vec<String>,
+    },
+    /// Revokes a key.
+    Revoke {
+        /// Logger id.
+        logger: i32,
+        /// Key id.
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FirmwareCommand {
+    /// Publishes an image.
+    Upload {
+        /// The image file.
+        file: PathBuf,
+        /// Name ([A-Za-z0-9._-]).
+        #[arg(long)]
+        name: String,
+        /// Version ([A-Za-z0-9._-]).
+        #[arg(long)]
+        version: String,
+        /// Release notes.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Lists images (optionally those whose name contains TEXT).
+    List {
+        /// Substring of the name.
+        search: Option<String>,
+    },
+    /// Downloads an image, resuming a partial file, and checks its sha-256.
+    Download {
+        /// Name.
+        name: String,
+        /// Version.
+        version: String,
+        /// Where to write it (default NAME-VERSION.bin).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReceiptCommand {
+    /// Checks a Loam-Receipt header offline against the server's key (fetched, or --key).
+    Verify {
+        /// The header value `v1.<hex>.<hex>`.
+        receipt: String,
+        /// The server's public key (hex); fetched from the server when absent.
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// Lists your jobs.
+    List,
+    /// Follows a job with a progress bar until it ends; `--out` saves its file.
+    Watch {
+        /// Job id.
+        id: String,
+        /// Save the job's artifact here when it succeeds.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Starts a ZIP export of cells and follows it.
+    Export {
+        /// Cell ids.
+        #[arg(long, value_delimiter = ',', required = true)]
+        cells: Vec<u32>,
+        /// Start (RFC 3339).
+        #[arg(long)]
+        start: chrono::DateTime<chrono::Utc>,
+        /// End (RFC 3339).
+        #[arg(long)]
+        end: chrono::DateTime<chrono::Utc>,
+        /// Where to save the ZIP.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Cancels a job.
+    Cancel {
+        /// Job id.
+        id: String,
+    },
+}
+
+fn token_path(cli: &Cli) -> Option<PathBuf> {
+    cli.token_file.clone().or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/loamctl/token"))
+    })
+}
+
+fn client(cli: &Cli) -> anyhow::Result<Client> {
+    let client = Client::new(&cli.url)?;
+    let credentials = if let Some(key) = &cli.api_key {
+        Credentials::ApiKey(key.clone())
+    } else if let Some(token) = &cli.token {
+        Credentials::Bearer(token.clone())
+    } else if let Some(saved) = token_path(cli).and_then(|p| std::fs::read_to_string(p).ok()) {
+        Credentials::Bearer(saved.trim().to_owned())
+    } else {
+        Credentials::None
+    };
+    Ok(client.with_credentials(credentials))
+}
+
+fn print<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn watch(client: &Client, id: &str, out: Option<&PathBuf>) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let job = loop {
+        let job = client.job(id).await?;
+        bar.set_length(job.progress.total.max(0) as u64);
+        bar.set_position(job.progress.done.max(0) as u64);
+        bar.set_message(format!("{} {}", job.kind, job.state));
+        if matches!(job.state.as_str(), "succeeded" | "failed" | "cancelled") {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    bar.finish_and_clear();
+    match job.state.as_str() {
+        "succeeded" => {
+            if let Some(out) = out {
+                let bytes = client.job_artifact(id).await?;
+                std::fs::write(out, &bytes)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                println!(
+                    "job {id} succeeded; wrote {} bytes to {}",
+                    bytes.len(),
+                    out.display()
+                );
+            } else {
+                println!("job {id} succeeded");
+            }
+            Ok(())
+        }
+        state => bail!(
+            "job {id} {state}: {}",
+            job.error.unwrap_or_else(|| "no reason given".into())
+        ),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let api = client(&cli)?;
+    match &cli.command {
+        Command::Login { email } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from stdin")?;
+            let (_, login) = api
+                .login(email, password.trim_end_matches(['\r', '\n']))
+                .await?;
+            let path = token_path(&cli).context("no HOME; pass --token-file")?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, &login.access_token)
+                .with_context(|| format!("cannot save the token to {}", path.display()))?;
+            println!(
+                "signed in as {email}; token saved to {} (valid {} s)",
+                path.display(),
+                login.expires_in
+            );
+        }
+        Command::Cells(CellCommand::List) => print(&api.list_cells().await?)?,
+        Command::Cells(CellCommand::Create {
+            name,
+            location,
+            lat,
+            long,
+            public,
+        }) => {
+            let me = api.me().await?;
+            let email = me["email"]
+                .as_str()
+                .context("the server did not say who you are")?;
+            let created = api
+                .create_cell(&NewCell {
+                    name,
+                    location,
+                    latitude: *lat,
+                    longitude: *long,
+                    archive: false,
+                    user_email: email,
+                    public: *public,
+                })
+                .await?;
+            println!("created cell {} ({})", created.id, created.name);
+        }
+        Command::Loggers(LoggerCommand::List) => print(&api.list_loggers().await?)?,
+        Command::Loggers(LoggerCommand::Create { name, kind }) => {
+            let me = api.me().await?;
+            let email = me["email"]
+                .as_str()
+                .context("the server did not say who you are")?;
+            let created = api.create_logger(name, kind, email).await?;
+            println!("created logger {}", created.logger_id);
+        }
+        Command::Keys(KeyCommand::List { logger }) => print(&api.list_device_keys(*logger).await?)?,
+        Command::Keys(KeyCommand::Create {
+            logger,
+            name,
+            scopes,
+        }) => {
+            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let key = api.create_device_key(*logger, name, &scopes).await?;
+            println!("{}", key.key);
+            eprintln!(
+                "key {} for logger {logger}; store it now, it is not shown again",
+                key.id
+            );
+        }
+        Command::Keys(KeyCommand::Revoke { logger, key_id }) => {
+            api.revoke_device_key(*logger, key_id).await?;
+            println!("revoked {key_id}");
+        }
+        Command::Firmware(FirmwareCommand::Upload {
+            file,
+            name,
+            version,
+            notes,
+        }) => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let published = api
+                .upload_firmware(name, version, notes.as_deref(), bytes)
+                .await?;
+            println!(
+                "published {} {} ({} bytes, sha256 {})",
+                published.name, published.version, published.size, published.sha256
+            );
+        }
+        Command::Firmware(FirmwareCommand::List { search }) => {
+            print(&api.search_firmware(search.as_deref(), 500, 0).await?)?
+        }
+        Command::Firmware(FirmwareCommand::Download { name, version, out }) => {
+            let meta = api.firmware(name, version).await?;
+            let out = out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("{name}-{version}.bin")));
+            let mut have = std::fs::read(&out).unwrap_or_default();
+            if have.len() as i64 > meta.size {
+                have.clear();
+            }
+            let etag = format!("\"{}\"", meta.sha256);
+            let got = api
+                .download_firmware(name, version, have.len() as u64, Some(&etag))
+                .await?;
+            if !got.partial {
+                have.clear();
+            }
+            have.extend_from_slice(&got.bytes);
+            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&have));
+            if digest != meta.sha256 {
+                bail!(
+                    "the download's sha-256 {digest} is not the registry's {}; run again to retry",
+                    meta.sha256
+                );
+            }
+            std::fs::write(&out, &have)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{} ({} bytes, sha256 verified)", out.display(), have.len());
+        }
+        Command::Receipt(ReceiptCommand::Verify { receipt, key }) => {
+            let key_hex = match key {
+                Some(k) => k.clone(),
+                None => api.receipt_key().await?.public_key,
+            };
+            let key: [u8; 32] = hex::decode(key_hex.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .context("the public key is not 64 hex characters")?;
+            let stated = loam_receipts::verify_receipt(&key, receipt)?;
+            println!(
+                "valid: logger {} locator {} rows {} body sha256 {} committed {}",
+                stated.logger_id,
+                stated.locator.to_hex(),
+                stated.rows,
+                hex::encode(stated.body_sha256),
+                chrono::DateTime::from_timestamp_micros(stated.commit_us)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| stated.commit_us.to_string()),
+            );
+        }
+        Command::Jobs(JobCommand::List) => print(&api.list_jobs().await?)?,
+        Command::Jobs(JobCommand::Watch { id, out }) => watch(&api, id, out.as_ref()).await?,
+        Command::Jobs(JobCommand::Export {
+            cells,
+            start,
+            end,
+            out,
+        }) => {
+            let job = api
+                .start_export(&ExportRequest {
+                    cell_ids: cells.clone(),
+                    start: *start,
+                    end: *end,
+                    resample: ExportResample::None,
+                    series: vec![
+                        ExportSeries::Power,
+                        ExportSeries::Teros,
+                        ExportSeries::Sensors,
+                    ],
+                })
+                .await?;
+            eprintln!("export job {}", job.id);
+            watch(&api, &job.id, Some(out)).await?;
+        }
+        Command::Jobs(JobCommand::Cancel { id }) => {
+            api.cancel_job(id).await?;
+            println!("cancelled {id}");
+        }
+        Command::Import { file, cell, logger } => {
+            let csv =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "import.csv".into());
+            let job = api.import_csv(*cell, *logger, &name, csv).await?;
+            eprintln!("import job {}", job.id);
+            watch(&api, &job.id, None).await?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli).await {
+        eprintln!("loamctl: {err:#}");
+        std::process::exit(1);
+    }
+}

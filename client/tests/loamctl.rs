@@ -1,0 +1,301 @@
+//! The client against the real server: the contract (the client's operations plus its declared
+//! gaps are exactly the server's spec), and `loamctl` driving a full session — login, a cell
+//! and a logger, a firmware upload and verified download, a receipt verified offline, an export
+//! job watched to the end and a CSV import — on both databases.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use loam_tests::{Backend, TestApp, backend_tests, frames};
+
+backend_tests!(the_client_and_the_spec_agree, loamctl_drives_a_full_session);
+
+const EMAIL: &str = "operator@example.test";
+
+async fn the_client_and_the_spec_agree(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let spec: serde_json::Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let mut served = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                served.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let listed = |ops: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        ops.iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect()
+    };
+    let typed = listed(loam_client::OPERATIONS);
+    let gaps = listed(loam_client::NOT_YET_IN_CLIENT);
+    assert!(
+        typed.is_disjoint(&gaps),
+        "an operation is both typed and a gap"
+    );
+    let known: BTreeSet<_> = typed.union(&gaps).cloned().collect();
+    let unlisted: Vec<_> = served.difference(&known).collect();
+    let stale: Vec<_> = known.difference(&served).collect();
+    assert!(
+        unlisted.is_empty(),
+        "operations the client does not know about: {unlisted:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "client operations the server does not serve: {stale:?}"
+    );
+}
+
+/// Runs loamctl against the app; returns (status ok, stdout, stderr).
+fn loamctl(
+    app: &TestApp,
+    token_file: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loamctl"))
+        .args(["--url", &app.url(""), "--token-file"])
+        .arg(token_file)
+        .args(args)
+        .env_remove("LOAMCTL_TOKEN")
+        .env_remove("LOAM_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("loamctl starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("loamctl ends");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn loamctl_drives_a_full_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let _ = app.signed_in(EMAIL).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    let run = |args: Vec<String>, stdin: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, out, err) = tokio::task::block_in_place(|| loamctl(app, &token, &args, stdin));
+            (ok, out, err)
+        }
+    };
+    let argv = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+
+    // A wrong password is one clear line and a failure.
+    let (ok, _, err) = run(argv(&["login", "--email", EMAIL]), "wrong-password\n").await;
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("loamctl: 401"), "{err}");
+    let (ok, out, err) = run(argv(&["login", "--email", EMAIL]), loam_tests::PASSWORD).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("signed in"), "{out}");
+
+    let (ok, out, err) = run(
+        argv(&["cells", "create", "--name", "plot-7", "--location", "field"]),
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let cell: i64 = out
+        .split_whitespace()
+        .nth(2)
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("cell id in {out:?}"));
+    let (ok, out, _) = run(argv(&["cells", "list"]), "").await;
+    assert!(ok && out.contains("plot-7"), "{out}");
+    let (ok, out, err) = run(argv(&["loggers", "create", "--name", "lg-7"]), "").await;
+    assert!(ok, "{err}");
+    let logger: i64 = out
+        .split_whitespace()
+        .last()
+        .and_then(|id| id.parse().ok())
+        .expect("logger id");
+    let (ok, key, err) = run(
+        argv(&[
+            "keys",
+            "create",
+            &logger.to_string(),
+            "--scopes",
+            "ingest,read",
+        ]),
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("loam_dk_"));
+
+    // Firmware: upload, list, download (then resume a truncated copy), all checksummed.
+    let image: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+    let file = dir.path().join("fw.bin");
+    std::fs::write(&file, &image).expect("write image");
+    let (ok, out, err) = run(
+        vec![
+            "firmware".into(),
+            "upload".into(),
+            file.display().to_string(),
+            "--name".into(),
+            "soil_fw".into(),
+            "--version".into(),
+            "3.1.0".into(),
+        ],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("published soil_fw 3.1.0"), "{out}");
+    let (ok, out, _) = run(argv(&["firmware", "list", "soil"]), "").await;
+    assert!(ok && out.contains("3.1.0"), "{out}");
+    let copy = dir.path().join("copy.bin");
+    std::fs::write(&copy, &image[..4000]).expect("partial copy");
+    let (ok, out, err) = run(
+        vec![
+            "firmware".into(),
+            "download".into(),
+            "soil_fw".into(),
+            "3.1.0".into(),
+            "--out".into(),
+            copy.display().to_string(),
+        ],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("sha256 verified"), "{out}");
+    assert_eq!(std::fs::read(&copy).expect("read"), image);
+    let (ok, _, err) = run(
+        vec![
+            "firmware".into(),
+            "upload".into(),
+            file.display().to_string(),
+            "--name".into(),
+            "soil_fw".into(),
+            "--version".into(),
+            "3.1.0".into(),
+        ],
+        "",
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        err.contains("409 firmware_exists") && err.contains("request id"),
+        "{err}"
+    );
+
+    // A receipt from an upload, verified offline by loamctl.
+    let res = app
+        .client
+        .post(app.url("/api/sensor/"))
+        .header("content-type", "application/octet-stream")
+        .header("x-api-key", &key)
+        .header("loam-locator", "00112233445566778899aabbccddeeff")
+        .body(frames::power(1_705_168_805, cell, logger, 0.5, 0.001))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 200);
+    let receipt = res.headers()["loam-receipt"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let (ok, out, err) = run(vec!["receipt".into(), "verify".into(), receipt.clone()], "").await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!(
+            "valid: logger {logger} locator 00112233445566778899aabbccddeeff rows 1"
+        )),
+        "{out}"
+    );
+    let mut forged = receipt.into_bytes();
+    let at = forged.len() - 3;
+    forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
+    let (ok, _, err) = run(
+        vec![
+            "receipt".into(),
+            "verify".into(),
+            String::from_utf8(forged).expect("utf8"),
+        ],
+        "",
+    )
+    .await;
+    assert!(!ok && err.contains("does not verify"), "{err}");
+
+    // An export job, watched to the end; the ZIP holds the uploaded row.
+    let zip_path = dir.path().join("export.zip");
+    let (ok, out, err) = run(
+        vec![
+            "jobs".into(),
+            "export".into(),
+            "--cells".into(),
+            cell.to_string(),
+            "--start".into(),
+            "2024-01-01T00:00:00Z".into(),
+            "--end".into(),
+            "2024-02-01T00:00:00Z".into(),
+            "--out".into(),
+            zip_path.display().to_string(),
+        ],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("succeeded"), "{out}");
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("zip")).expect("a zip");
+    let mut power = String::new();
+    std::io::Read::read_to_string(
+        &mut archive
+            .by_name(&format!("cell-{cell}/power.csv"))
+            .expect("power.csv"),
+        &mut power,
+    )
+    .expect("read csv");
+    assert!(
+        power.contains("2024-01-13T18:00:05Z,500,1000,500"),
+        "{power}"
+    );
+
+    // A CSV import job, watched to the end.
+    let csv = dir.path().join("old.csv");
+    std::fs::write(
+        &csv,
+        "timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)\n 08 Jul 2023 20:00:00 GMT,120.5,30.1,3.6,55,20.5,21.1\n",
+    )
+    .expect("csv");
+    let (ok, out, err) = run(
+        vec![
+            "import".into(),
+            csv.display().to_string(),
+            "--cell".into(),
+            cell.to_string(),
+            "--logger".into(),
+            logger.to_string(),
+        ],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("succeeded"), "{out}");
+    let (ok, out, _) = run(argv(&["jobs", "list"]), "").await;
+    assert!(ok && out.matches("succeeded").count() >= 2, "{out}");
+}
