@@ -86,34 +86,20 @@ pub fn insert(
     Ok(new)
 }
 
-/// How many rows a statement added.
-#[derive(QueryableByName)]
-struct Added {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    added: i64,
-}
-
-/// A batch of power rows as three arrays (three bind parameters however many rows).
+/// A batch of power rows as three arrays (three bind parameters however many rows); the
+/// statement's row count is the rows that were new.
 const POWER_SQL: &str = "
-WITH new AS (
-    INSERT INTO power_data (cell_id, logger_id, ts, voltage, current, ts_server)
-    SELECT $1, $2, u.ts, u.v, u.i, $3
-    FROM UNNEST($4::timestamp[], $5::float8[], $6::float8[]) AS u (ts, v, i)
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-)
-SELECT count(*) AS added FROM new";
+INSERT INTO power_data (cell_id, logger_id, ts, voltage, current, ts_server)
+SELECT $1, $2, u.ts, u.v, u.i, $3
+FROM UNNEST($4::timestamp[], $5::float8[], $6::float8[]) AS u (ts, v, i)
+ON CONFLICT DO NOTHING";
 
 /// A batch of TEROS rows as arrays.
 const TEROS_SQL: &str = "
-WITH new AS (
-    INSERT INTO teros_data (cell_id, ts, vwc, raw_vwc, temp, ec, ts_server)
-    SELECT $1, u.ts, u.vwc, u.vwc, u.temp, u.ec, $2
-    FROM UNNEST($3::timestamp[], $4::float8[], $5::float8[], $6::int4[]) AS u (ts, vwc, temp, ec)
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-)
-SELECT count(*) AS added FROM new";
+INSERT INTO teros_data (cell_id, ts, vwc, raw_vwc, temp, ec, ts_server)
+SELECT $1, u.ts, u.vwc, u.vwc, u.temp, u.ec, $2
+FROM UNNEST($3::timestamp[], $4::float8[], $5::float8[], $6::int4[]) AS u (ts, vwc, temp, ec)
+ON CONFLICT DO NOTHING";
 
 /// Rebuilds a cell's power rollups for whole days `[$2, $3)` from its rows, with the arithmetic
 /// of `rollups.rs`: buckets floor Unix seconds to the width; non-finite values are not counted.
@@ -235,8 +221,7 @@ fn insert_pg(
             .bind::<Array<Timestamp>, _>(power.iter().map(|p| p.0).collect::<Vec<_>>())
             .bind::<Array<Double>, _>(power.iter().map(|p| p.1).collect::<Vec<_>>())
             .bind::<Array<Double>, _>(power.iter().map(|p| p.2).collect::<Vec<_>>())
-            .get_result::<Added>(pg)?
-            .added;
+            .execute(pg)?;
     }
     if !teros.is_empty() {
         added += diesel::sql_query(TEROS_SQL)
@@ -246,8 +231,7 @@ fn insert_pg(
             .bind::<Array<Double>, _>(teros.iter().map(|t| t.1).collect::<Vec<_>>())
             .bind::<Array<Double>, _>(teros.iter().map(|t| t.2).collect::<Vec<_>>())
             .bind::<Array<Integer>, _>(teros.iter().map(|t| t.3).collect::<Vec<_>>())
-            .get_result::<Added>(pg)?
-            .added;
+            .execute(pg)?;
     }
-    Ok(usize::try_from(added).unwrap_or(0))
+    Ok(added)
 }

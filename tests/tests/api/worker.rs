@@ -345,24 +345,18 @@ async fn import_of_the_sample_files_reads_back(backend: Backend) {
             e.0 += row.power.expect("power").0 * 1e3;
             e.1 += 1.0;
         }
-        let daily = read_series(
-            &app,
-            &s,
-            "power",
-            cell,
-            &[
-                (
-                    "startTime",
-                    loam_tests::http_date(first.div_euclid(86_400) * 86_400),
-                ),
-                (
-                    "endTime",
-                    loam_tests::http_date((last.div_euclid(86_400) + 1) * 86_400 - 1),
-                ),
-                ("resample", "day".to_owned()),
-            ],
-        )
-        .await;
+        let whole_days = [
+            (
+                "startTime",
+                loam_tests::http_date(first.div_euclid(86_400) * 86_400),
+            ),
+            (
+                "endTime",
+                loam_tests::http_date((last.div_euclid(86_400) + 1) * 86_400 - 1),
+            ),
+            ("resample", "day".to_owned()),
+        ];
+        let daily = read_series(&app, &s, "power", cell, &whole_days).await;
         let want: Vec<Option<f64>> = days.values().map(|(sum, n)| Some(sum / n)).collect();
         assert_close(&numbers(&daily["v"]), &want, &format!("{name} daily v"));
         // Importing the same file again adds nothing.
@@ -373,6 +367,12 @@ async fn import_of_the_sample_files_reads_back(backend: Backend) {
         assert_eq!(
             job["result"]["stored"], 0,
             "{name}: a second import is a no-op: {job}"
+        );
+        let daily = read_series(&app, &s, "power", cell, &whole_days).await;
+        assert_close(
+            &numbers(&daily["v"]),
+            &want,
+            &format!("{name} daily v after a second import"),
         );
     }
 }
