@@ -22,7 +22,7 @@ pub(crate) struct Staged {
 }
 
 /// A complete upload, not yet in place.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Finished {
     /// Hex SHA-256 of the bytes.
     pub sha256: String,

@@ -150,8 +150,8 @@ pub(crate) async fn store(
         .into_iter()
         .filter(|e| e.cell_id != 0)
         .collect();
-    // A retry (nothing new) announces nothing twice.
-    if stored.new_rows > 0 || stored.receipt.is_none() {
+    // A replayed locator wrote nothing, so it announces nothing.
+    if !stored.replayed {
         state.live().publish(&events);
     }
     Ok(stored.receipt)
@@ -170,16 +170,14 @@ fn claim(
     let logger = match caller {
         Caller::Device(d) => Some(d.logger_id),
         _ => {
-            let mut named = upload
+            let named: std::collections::BTreeSet<u32> = upload
                 .rows
                 .iter()
                 .filter_map(|r| r.logger_id)
-                .filter(|l| *l != 0);
-            match (named.next(), named.next()) {
-                (Some(first), None) => i32::try_from(first).ok(),
-                (Some(first), Some(second)) if first == second && named.all(|l| l == first) => {
-                    i32::try_from(first).ok()
-                }
+                .filter(|l| *l != 0)
+                .collect();
+            match named.len() {
+                1 => named.first().and_then(|l| i32::try_from(*l).ok()),
                 _ => None,
             }
         }

@@ -12,7 +12,7 @@ use loam_schemas::devices::{
     FirmwareResponse, FirmwareVersions, ReceiptKeyResponse, ReceiptResponse,
 };
 use loam_schemas::jobs::{ExportRequest, JobResponse};
-use loam_schemas::resources::{DeviceKeyCreated, DeviceKeyResponse, LoggerResponse};
+use loam_schemas::resources::{DeviceKeyCreated, DeviceKeyResponse, LoggerCreated, LoggerResponse};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -204,13 +204,6 @@ pub struct CellCreated {
     pub id: i32,
     /// Its name.
     pub name: String,
-}
-
-/// A created logger.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct LoggerCreated {
-    /// Its id.
-    pub logger_id: i32,
 }
 
 /// A new cell.

@@ -200,6 +200,7 @@ fn store_in_transaction(
             return Ok(Stored {
                 new_rows: 0,
                 receipt: Some(old.receipt),
+                replayed: true,
             });
         }
         if let Some(enrolment) = crate::devices::lock(conn, claim.logger_id)? {
@@ -246,6 +247,7 @@ fn store_in_transaction(
     Ok(Stored {
         new_rows,
         receipt: receipt.map(|r| r.receipt.clone()),
+        replayed: false,
     })
 }
 
@@ -559,6 +561,8 @@ pub struct Stored {
     /// The `Loam-Receipt` header value, when the upload carried a locator (a retry with the
     /// same locator and body gets the first one back).
     pub receipt: Option<String>,
+    /// True when the locator was known: the receipt is the stored one and nothing was written.
+    pub replayed: bool,
 }
 
 /// Stores several uploads in one transaction (one commit, one fsync); a bad upload is refused
@@ -591,6 +595,7 @@ pub fn store_many(
                 .map(|new_rows| Stored {
                     new_rows,
                     receipt: None,
+                    replayed: false,
                 })
                 .collect());
         }

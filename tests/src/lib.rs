@@ -434,6 +434,16 @@ impl TestApp {
         self.login(email).await
     }
 
+    /// Creates an administrator (as `loam user create --admin` does) and signs them in.
+    pub async fn admin(&self, email: &str) -> Session {
+        let admin =
+            loam_api::accounts::create_user(self.state.db(), email, PASSWORD, None, None, true)
+                .await
+                .expect("admin account");
+        assert!(admin.is_admin, "{email} is an administrator");
+        self.login(email).await
+    }
+
     /// Signs an existing person in.
     pub async fn login(&self, email: &str) -> Session {
         let res = self

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use loam_db::models::{Enrolment, Logger};
+use loam_db::models::Enrolment;
 use loam_receipts::{DeviceKey, Locator};
 use loam_schemas::devices::{
     DeviceErrorCode, EnrolRequest, EnrolmentResponse, QuotaRequest, ReceiptKeyResponse,
@@ -15,32 +15,8 @@ use loam_schemas::errors::ErrorResponse;
 use crate::error::ApiError;
 use crate::extract::Valid;
 use crate::identity::{Caller, Person};
+use crate::routes::loggers::owned_or_self;
 use crate::state::AppState;
-
-/// The logger, if the caller owns it (admins: any) or is that logger's own device key;
-/// otherwise 404, worded like a missing one.
-pub(crate) async fn own_or_self(
-    state: &AppState,
-    caller: &Caller,
-    id: u32,
-) -> Result<Logger, ApiError> {
-    let not_found = || ApiError::NotFound("Logger not found".into());
-    let id = i32::try_from(id).map_err(|_| not_found())?;
-    let logger = state
-        .db()
-        .run(move |c| loam_db::loggers::find(c, id))
-        .await?
-        .ok_or_else(not_found)?;
-    let allowed = match caller {
-        Caller::Device(d) => d.logger_id == logger.id,
-        other => crate::access::owns(other, logger.user_id.as_deref()),
-    };
-    if allowed {
-        Ok(logger)
-    } else {
-        Err(not_found())
-    }
-}
 
 /// The signed answer for an enrolment as stored.
 fn signed(state: &AppState, e: &Enrolment) -> Result<EnrolmentResponse, ApiError> {
@@ -90,7 +66,7 @@ pub(crate) async fn enrol(
     Path(id): Path<u32>,
     Valid(body): Valid<EnrolRequest>,
 ) -> Result<Json<EnrolmentResponse>, ApiError> {
-    let logger = own_or_self(&state, &caller, id).await?;
+    let logger = owned_or_self(&state, &caller, id).await?;
     let key = body
         .public_key
         .as_deref()
@@ -138,7 +114,7 @@ pub(crate) async fn set_quota(
             "only administrators change quotas".into(),
         ));
     }
-    let logger = own_or_self(&state, &Caller::Person(person), id).await?;
+    let logger = crate::routes::loggers::owned(&state, &Caller::Person(person), id).await?;
     let expiry = match body.quota_expiry {
         Some(secs) => Some(
             chrono::DateTime::from_timestamp(secs, 0)
@@ -191,7 +167,7 @@ pub(crate) async fn get_receipt(
     })?;
     let missing = || ApiError::NotFound("Receipt not found".into());
     let id: u32 = id.parse().map_err(|_| missing())?;
-    let logger = own_or_self(&state, &caller, id)
+    let logger = owned_or_self(&state, &caller, id)
         .await
         .map_err(|_| missing())?;
     let stored = state

@@ -248,10 +248,9 @@ pub(crate) async fn upload_firmware(
     let store = state.firmware().clone();
     let created = Arc::new(AtomicBool::new(false));
     let (sha256, size) = (finished.sha256.clone(), finished.size);
-    let finished = Arc::new(std::sync::Mutex::new(Some(finished)));
     let outcome = {
-        let (created, finished) = (Arc::clone(&created), Arc::clone(&finished));
-        let (name, version, sha256) = (name.clone(), version.clone(), sha256.clone());
+        let (created, staged) = (Arc::clone(&created), finished.clone());
+        let (name, version) = (name.clone(), version.clone());
         state
             .db()
             .run(move |c| {
@@ -259,18 +258,13 @@ pub(crate) async fn upload_firmware(
                     name: &name,
                     version: &version,
                     notes: notes.as_deref(),
-                    sha256: &sha256,
+                    sha256: &staged.sha256,
                     size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
                     user_id: owner.as_deref(),
                     created_at: loam_db::now(),
                 };
                 loam_db::firmware::insert(c, &new, || {
-                    let guard = finished.lock().unwrap_or_else(|e| e.into_inner());
-                    let staged = guard
-                        .as_ref()
-                        .ok_or_else(|| std::io::Error::other("gone"))?;
-                    let made = store.place(staged)?;
-                    created.store(made, Ordering::SeqCst);
+                    created.store(store.place(&staged)?, Ordering::SeqCst);
                     Ok(())
                 })
             })
@@ -283,10 +277,7 @@ pub(crate) async fn upload_firmware(
         }
         Err(err) => {
             // Nothing of a failed upload stays: its staged file, or the file it placed.
-            let staged = finished.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(staged) = staged {
-                staged.discard().await;
-            }
+            finished.discard().await;
             if created.load(Ordering::SeqCst) {
                 state.firmware().remove(&sha256).await;
             }
@@ -541,7 +532,7 @@ pub(crate) async fn get_logger_firmware(
     caller: Caller,
     Path(id): Path<u32>,
 ) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
-    let logger = super::devices::own_or_self(&state, &caller, id).await?;
+    let logger = super::loggers::owned_or_self(&state, &caller, id).await?;
     let logger_id = logger.id;
     let firmware = state
         .db()

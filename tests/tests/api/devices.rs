@@ -504,18 +504,7 @@ async fn admins_change_quotas_and_expiry_refuses_uploads(backend: Backend) {
     let device = device_public_key();
     let path = format!("/api/logger/{}/quota", s.logger);
     let not_enrolled = {
-        let admin = loam_api::accounts::create_user(
-            s.app.state.db(),
-            "root@example.test",
-            loam_tests::PASSWORD,
-            None,
-            None,
-            true,
-        )
-        .await
-        .expect("admin");
-        assert!(admin.is_admin);
-        let root = s.app.login("root@example.test").await;
+        let root = s.app.admin("root@example.test").await;
         let res = s
             .app
             .as_person(Method::PUT, &path, &root)

@@ -157,18 +157,7 @@ async fn opendata_rules_and_approval(backend: Backend) {
             json!({"error": message})
         );
     }
-    let admin = loam_api::accounts::create_user(
-        app.state.db(),
-        "root@example.test",
-        loam_tests::PASSWORD,
-        None,
-        None,
-        true,
-    )
-    .await
-    .expect("admin");
-    assert!(admin.is_admin);
-    let session = app.login("root@example.test").await;
+    let session = app.admin("root@example.test").await;
     let approve = || {
         app.as_person(
             Method::POST,

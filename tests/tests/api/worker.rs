@@ -483,17 +483,7 @@ async fn opendata_month_is_built_then_served(backend: Backend) {
             .expect("message")
             .contains("not been approved")
     );
-    loam_api::accounts::create_user(
-        app.state.db(),
-        "root2@example.test",
-        loam_tests::PASSWORD,
-        None,
-        None,
-        true,
-    )
-    .await
-    .expect("admin");
-    let admin = app.login("root2@example.test").await;
+    let admin = app.admin("root2@example.test").await;
     let ok = app
         .as_person(
             Method::POST,
