@@ -149,19 +149,17 @@ async fn loamctl_drives_a_full_session(backend: Backend) {
     let image: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
     let file = dir.path().join("fw.bin");
     std::fs::write(&file, &image).expect("write image");
-    let (ok, out, err) = run(
-        vec![
-            "firmware".into(),
-            "upload".into(),
-            file.display().to_string(),
-            "--name".into(),
-            "soil_fw".into(),
-            "--version".into(),
-            "3.1.0".into(),
-        ],
-        "",
-    )
-    .await;
+    let file_arg = file.display().to_string();
+    let upload = argv(&[
+        "firmware",
+        "upload",
+        &file_arg,
+        "--name",
+        "soil_fw",
+        "--version",
+        "3.1.0",
+    ]);
+    let (ok, out, err) = run(upload.clone(), "").await;
     assert!(ok, "{err}");
     assert!(out.contains("published soil_fw 3.1.0"), "{out}");
     let (ok, out, _) = run(argv(&["firmware", "list", "soil"]), "").await;
@@ -183,19 +181,7 @@ async fn loamctl_drives_a_full_session(backend: Backend) {
     assert!(ok, "{err}");
     assert!(out.contains("sha256 verified"), "{out}");
     assert_eq!(std::fs::read(&copy).expect("read"), image);
-    let (ok, _, err) = run(
-        vec![
-            "firmware".into(),
-            "upload".into(),
-            file.display().to_string(),
-            "--name".into(),
-            "soil_fw".into(),
-            "--version".into(),
-            "3.1.0".into(),
-        ],
-        "",
-    )
-    .await;
+    let (ok, _, err) = run(upload.clone(), "").await;
     assert!(!ok);
     assert!(
         err.contains("409 firmware_exists") && err.contains("request id"),

@@ -129,22 +129,18 @@ async fn file_part(state: &AppState, mut field: Field<'_>) -> Result<Staged, Api
     }
 }
 
-/// The form's parts; the file is already on disk (staged) when this exists.
-struct Form {
-    name: Option<String>,
-    version: Option<String>,
+/// A checked publishing form: valid name and version, and the image already staged on disk.
+struct PublishForm {
+    name: String,
+    version: String,
     notes: Option<String>,
-    file: Option<Staged>,
+    file: Staged,
 }
 
-impl Form {
+impl PublishForm {
+    /// Reads and checks the parts; on any refusal the staged file is deleted again.
     async fn read(state: &AppState, mut multipart: Multipart) -> Result<Self, ApiError> {
-        let mut form = Form {
-            name: None,
-            version: None,
-            notes: None,
-            file: None,
-        };
+        let (mut name, mut version, mut notes, mut file) = (None, None, None, None);
         let outcome = async {
             while let Some(field) = multipart
                 .next_field()
@@ -152,18 +148,14 @@ impl Form {
                 .map_err(|e| form_error(format!("the multipart body is malformed: {e}")))?
             {
                 match field.name().unwrap_or_default() {
-                    "name" => form.name = Some(text_part(field, "name", 1024).await?),
-                    "version" => form.version = Some(text_part(field, "version", 1024).await?),
-                    "notes" => form.notes = Some(text_part(field, "notes", NOTES_MAX).await?),
-                    "file" if form.file.is_none() => {
+                    "name" => name = Some(text_part(field, "name", 1024).await?),
+                    "version" => version = Some(text_part(field, "version", 1024).await?),
+                    "notes" => notes = Some(text_part(field, "notes", NOTES_MAX).await?),
+                    "file" if file.is_none() => {
                         // Refuse bad names before reading megabytes.
-                        if let Some(name) = &form.name {
-                            check_name(name)?;
-                        }
-                        if let Some(version) = &form.version {
-                            check_version(version)?;
-                        }
-                        form.file = Some(file_part(state, field).await?);
+                        name.as_deref().map(check_name).transpose()?;
+                        version.as_deref().map(check_version).transpose()?;
+                        file = Some(file_part(state, field).await?);
                     }
                     other => {
                         return Err(form_error(format!(
@@ -172,13 +164,27 @@ impl Form {
                     }
                 }
             }
-            Ok(())
+            let name = name
+                .take()
+                .ok_or_else(|| form_error("the name part is missing"))?;
+            let version = version
+                .take()
+                .ok_or_else(|| form_error("the version part is missing"))?;
+            check_name(&name)?;
+            check_version(&version)?;
+            Ok((name, version))
         }
         .await;
-        match outcome {
-            Ok(()) => Ok(form),
-            Err(err) => {
-                if let Some(file) = form.file.take() {
+        match (outcome, file) {
+            (Ok((name, version)), Some(file)) => Ok(Self {
+                name,
+                version,
+                notes: notes.filter(|n| !n.is_empty()),
+                file,
+            }),
+            (Ok(_), None) => Err(form_error("the file part is missing")),
+            (Err(err), file) => {
+                if let Some(file) = file {
                     file.discard().await;
                 }
                 Err(err)
@@ -210,31 +216,12 @@ pub(crate) async fn upload_firmware(
     let multipart = multipart.map_err(|_| {
         ApiError::UnsupportedMediaType("send the firmware as multipart/form-data".into())
     })?;
-    let mut form = Form::read(&state, multipart).await?;
-    let checked = (|| {
-        let name = form
-            .name
-            .take()
-            .ok_or_else(|| form_error("the name part is missing"))?;
-        let version = form
-            .version
-            .take()
-            .ok_or_else(|| form_error("the version part is missing"))?;
-        check_name(&name)?;
-        check_version(&version)?;
-        Ok::<_, ApiError>((name, version))
-    })();
-    let file = form.file.take();
-    let ((name, version), file) = match (checked, file) {
-        (Ok(fields), Some(file)) => (fields, file),
-        (Err(err), file) => {
-            if let Some(file) = file {
-                file.discard().await;
-            }
-            return Err(err);
-        }
-        (Ok(_), None) => return Err(form_error("the file part is missing")),
-    };
+    let PublishForm {
+        name,
+        version,
+        notes,
+        file,
+    } = PublishForm::read(&state, multipart).await?;
     let finished = file
         .finish()
         .await
@@ -244,7 +231,6 @@ pub(crate) async fn upload_firmware(
         Caller::Device(d) => Some(d.owner_id.clone()),
         Caller::Anonymous => None,
     };
-    let notes = form.notes.take().filter(|n| !n.is_empty());
     let store = state.firmware().clone();
     let created = Arc::new(AtomicBool::new(false));
     let (sha256, size) = (finished.sha256.clone(), finished.size);

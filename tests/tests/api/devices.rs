@@ -77,11 +77,16 @@ fn rand_seed() -> [u8; 32] {
 }
 
 async fn enrol(s: &Site, public_key: &str) -> reqwest::Response {
+    enrol_as(s, &s.owner, json!(public_key)).await
+}
+
+/// `POST /api/logger/{id}/enrol` of the site's logger as `session`, with any `public_key` value.
+async fn enrol_as(s: &Site, session: &Session, public_key: Value) -> reqwest::Response {
     s.app
         .as_person(
             Method::POST,
             &format!("/api/logger/{}/enrol", s.logger),
-            &s.owner,
+            session,
         )
         .json(&json!({ "public_key": public_key }))
         .send()
@@ -171,34 +176,14 @@ async fn enrolment_is_signed_and_tops_up_without_overflow(backend: Backend) {
         json!(""),
         Value::Null,
     ] {
-        let res = s
-            .app
-            .as_person(
-                Method::POST,
-                &format!("/api/logger/{}/enrol", s.logger),
-                &s.owner,
-            )
-            .json(&json!({ "public_key": bad }))
-            .send()
-            .await
-            .expect("request");
+        let res = enrol_as(&s, &s.owner, bad.clone()).await;
         assert_eq!(res.status(), 400, "{bad}");
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["error"]["code"], "public_key_invalid");
         assert_eq!(body["error"]["details"]["number"], 1004);
     }
     let bob = s.app.signed_in("bob@example.test").await;
-    let theirs = s
-        .app
-        .as_person(
-            Method::POST,
-            &format!("/api/logger/{}/enrol", s.logger),
-            &bob,
-        )
-        .json(&json!({ "public_key": device }))
-        .send()
-        .await
-        .expect("request");
+    let theirs = enrol_as(&s, &bob, json!(device)).await;
     assert_eq!(theirs.status(), 404);
 
     // Near the top the total saturates at 2^32 - 1 instead of wrapping.

@@ -39,6 +39,17 @@ async fn publish(
         .expect("request")
 }
 
+/// `GET path` as `session`, decoded as JSON.
+async fn get_json(app: &TestApp, session: &Session, path: &str) -> Value {
+    app.as_person(Method::GET, path, session)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 fn blob(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -90,14 +101,7 @@ async fn firmware_is_published_found_and_downloaded_with_resume(backend: Backend
         201
     );
 
-    let search: Value = app
-        .as_person(Method::GET, "/api/firmware?search=il_f", &alice)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let search: Value = get_json(&app, &alice, "/api/firmware?search=il_f").await;
     assert_eq!(search["total"], 2);
     let versions: Vec<&str> = search["items"]
         .as_array()
@@ -106,14 +110,7 @@ async fn firmware_is_published_found_and_downloaded_with_resume(backend: Backend
         .map(|i| i["version"].as_str().expect("version"))
         .collect();
     assert_eq!(versions, ["1.1.0", "1.0.0"]);
-    let paged: Value = app
-        .as_person(Method::GET, "/api/firmware?limit=1&offset=1", &alice)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let paged: Value = get_json(&app, &alice, "/api/firmware?limit=1&offset=1").await;
     assert_eq!(
         (
             paged["total"].as_i64(),
@@ -127,14 +124,7 @@ async fn firmware_is_published_found_and_downloaded_with_resume(backend: Backend
         .await
         .expect("request");
     assert_eq!(bad_page.status(), 400);
-    let listed: Value = app
-        .as_person(Method::GET, "/api/firmware/soil_fw", &alice)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = get_json(&app, &alice, "/api/firmware/soil_fw").await;
     assert_eq!(listed["versions"][0]["version"], "1.1.0", "newest first");
     assert_eq!(listed["versions"][1]["version"], "1.0.0");
     let missing = app
