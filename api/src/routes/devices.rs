@@ -167,9 +167,14 @@ pub(crate) async fn get_receipt(
     })?;
     let missing = || ApiError::NotFound("Receipt not found".into());
     let id: u32 = id.parse().map_err(|_| missing())?;
+    // The logger's own 404 is worded like the receipt's, so neither tells which was missing;
+    // an outage stays a 503.
     let logger = owned_or_self(&state, &caller, id)
         .await
-        .map_err(|_| missing())?;
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => missing(),
+            other => other,
+        })?;
     let stored = state
         .db()
         .run(move |c| loam_db::devices::find_receipt(c, logger.id, &locator.to_hex()))
