@@ -92,6 +92,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(
+        method = %method,
         status,
         duration_ms,
         route = route.as_deref().unwrap_or("-"),

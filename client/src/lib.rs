@@ -1,120 +1,97 @@
-//! A typed client for Loam's HTTP API. Requests and responses are the server's own
-//! `loam-schemas` types, so the two cannot drift apart silently; [`OPERATIONS`] lists every
-//! operation the client implements, and a contract test fails when it and the server's
-//! `/api/openapi.json` disagree. Idempotent calls (GET, PUT, DELETE) are retried on transport
-//! failures and 502/503/504 with backoff; every error carries the server's request id.
+//! A typed client for Loam's whole HTTP API. Requests and responses are the server's own
+//! `loam-schemas` types, so the two cannot drift apart silently; [`operations`] lists every
+//! operation the client has a method for, and a contract test fails when that list and the
+//! server's `/api/openapi.json` differ, while another calls every method against a real server.
+//! Most methods are declared in one table per resource (the `operations!` macro), so a
+//! method and its entry in the list cannot come apart. Idempotent calls (GET, PUT, DELETE) are
+//! retried on transport failures and 502/503/504 with backoff; every error carries the server's
+//! request id.
 
 use std::time::Duration;
 
-use loam_schemas::cells::CellResponse;
-use loam_schemas::devices::{
-    DesiredFirmwareRequest, DesiredFirmwareResponse, EnrolmentResponse, FirmwarePage,
-    FirmwareResponse, FirmwareVersions, ReceiptKeyResponse, ReceiptResponse,
-};
-use loam_schemas::jobs::{ExportRequest, JobResponse};
-use loam_schemas::resources::{DeviceKeyCreated, DeviceKeyResponse, LoggerCreated, LoggerResponse};
 use reqwest::{Method, StatusCode};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Every operation the client implements, as the OpenAPI document names it (method, path).
-pub const OPERATIONS: &[(&str, &str)] = &[
-    ("POST", "/api/auth/login"),
-    ("GET", "/api/user"),
-    ("GET", "/api/cell/"),
-    ("POST", "/api/cell/"),
-    ("GET", "/api/logger/"),
-    ("POST", "/api/logger/"),
-    ("GET", "/api/logger/{logger_id}/keys"),
-    ("POST", "/api/logger/{logger_id}/keys"),
-    ("DELETE", "/api/logger/{logger_id}/keys/{key_id}"),
-    ("GET", "/api/receipts/key"),
-    ("POST", "/api/logger/{logger_id}/enrol"),
-    ("PUT", "/api/logger/{logger_id}/quota"),
-    ("GET", "/api/logger/{logger_id}/receipts/{locator}"),
-    ("POST", "/api/firmware"),
-    ("GET", "/api/firmware"),
-    ("GET", "/api/firmware/{name}"),
-    ("GET", "/api/firmware/{name}/{version}"),
-    ("DELETE", "/api/firmware/{name}/{version}"),
-    ("GET", "/api/firmware/{name}/{version}/download"),
-    ("PUT", "/api/logger/{logger_id}/firmware"),
-    ("GET", "/api/logger/{logger_id}/firmware"),
-    ("POST", "/api/exports"),
-    ("GET", "/api/jobs"),
-    ("GET", "/api/jobs/{job_id}"),
-    ("DELETE", "/api/jobs/{job_id}"),
-    ("GET", "/api/jobs/{job_id}/artifact"),
-    ("POST", "/api/cell/{cell_id}/import"),
-];
+pub use account::{Login, Refreshed};
+pub use cells::{CellFilter, ShareWith, TagFields, TagFilter, TagIds, UserIds};
+pub use data::{CatalogQuery, CellIds, Equation, SensorQuery, SeriesQuery, Uploaded};
+pub use devices::{Download, FirmwareSearch};
+pub use jobs::{CellDatasQuery, Month, OpenData};
+pub use loggers::LoggerFilter;
 
-/// The spec's operations the client has no typed method for yet (ENTS-compatibility reads,
-/// tags, members, TTN, open data, account management); the contract test keeps this list and
-/// [`OPERATIONS`] together equal to the server's spec, so a new endpoint cannot go unnoticed.
-pub const NOT_YET_IN_CLIENT: &[(&str, &str)] = &[
-    ("GET", "/api/auth/logout"),
-    ("POST", "/api/auth/logout"),
-    ("DELETE", "/api/apikey/"),
-    ("DELETE", "/api/cell/{cell_id}"),
-    ("DELETE", "/api/cell/{cell_id}/tags/{tag_id}"),
-    ("DELETE", "/api/cell/{cell_id}/users/{user_id}"),
-    ("DELETE", "/api/logger/{logger_id}"),
-    ("DELETE", "/api/logger/{logger_id}/ttn"),
-    ("DELETE", "/api/tag/{tag_id}"),
-    ("GET", "/api/"),
-    ("GET", "/api/apikey/"),
-    ("GET", "/api/auth/refresh"),
-    ("GET", "/api/auth/token"),
-    ("GET", "/api/catalog/sensors"),
-    ("GET", "/api/cell/datas"),
-    ("GET", "/api/cell/id"),
-    ("GET", "/api/cell/{cell_id}"),
-    ("GET", "/api/cell/{cell_id}/sensors"),
-    ("GET", "/api/cell/{cell_id}/tags"),
-    ("GET", "/api/cell/{cell_id}/users"),
-    ("GET", "/api/data-availability/"),
-    ("GET", "/api/docs"),
-    ("GET", "/api/docs/redoc.standalone.js"),
-    ("GET", "/api/logger/{logger_id}"),
-    ("GET", "/api/logger/{logger_id}/ttn"),
-    ("GET", "/api/oauth/url"),
-    ("GET", "/api/openapi.json"),
-    ("GET", "/api/opendata"),
-    ("GET", "/api/power/"),
-    ("GET", "/api/power/{cell_id}"),
-    ("GET", "/api/sensor/"),
-    ("GET", "/api/sensor_json/"),
-    ("GET", "/api/session"),
-    ("GET", "/api/status/{job_id}"),
-    ("GET", "/api/tag/"),
-    ("GET", "/api/tag/{tag_id}"),
-    ("GET", "/api/tags/{tag_id}/cells"),
-    ("GET", "/api/teros/"),
-    ("GET", "/api/teros/{cell_id}"),
-    ("GET", "/api/users/{user_id}/cells"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("POST", "/api/apikey/"),
-    ("POST", "/api/auth/register"),
-    ("POST", "/api/cell/id"),
-    ("POST", "/api/cell/{cell_id}/share"),
-    ("POST", "/api/cell/{cell_id}/tags"),
-    ("POST", "/api/cell/{cell_id}/users"),
-    ("POST", "/api/equations/validate"),
-    ("POST", "/api/logger/{logger_id}/ttn"),
-    ("POST", "/api/opendata/approve"),
-    ("POST", "/api/power/"),
-    ("POST", "/api/sensor/"),
-    ("POST", "/api/sensor_json/"),
-    ("POST", "/api/tag/"),
-    ("POST", "/api/teros/"),
-    ("PUT", "/api/cell/{cell_id}"),
-    ("PUT", "/api/cell/{cell_id}/tags/{tag_id}"),
-    ("PUT", "/api/cell/{cell_id}/users/{user_id}"),
-    ("PUT", "/api/logger/{logger_id}"),
-    ("PUT", "/api/tag/{tag_id}"),
-    ("PUT", "/api/user"),
-];
+/// Every operation the client has a method for, as the OpenAPI document names it
+/// (method, path template).
+pub fn operations() -> Vec<(&'static str, &'static str)> {
+    [
+        account::OPERATIONS,
+        account::HAND_WRITTEN,
+        cells::OPERATIONS,
+        data::OPERATIONS,
+        data::HAND_WRITTEN,
+        devices::OPERATIONS,
+        devices::HAND_WRITTEN,
+        jobs::OPERATIONS,
+        jobs::HAND_WRITTEN,
+        loggers::OPERATIONS,
+        service::OPERATIONS,
+    ]
+    .concat()
+}
+
+/// Declares client methods from one line per operation, and the module's `OPERATIONS` list from
+/// the same lines: `GET "/api/cell/{cell_id}" => fn cell(cell_id: i32) -> json CellResponse;`.
+/// Path parameters are named as in the template and percent-encoded; after a `;` comes at most
+/// one input, `json name: Type` (request body) or `query name: Type` (query string). The answer
+/// is `json Type`, `text` (a plain-text body), `bytes` or `empty`.
+macro_rules! operations {
+    ($(
+        $(#[$doc:meta])*
+        $method:ident $path:literal => fn $name:ident(
+            $($arg:ident: $ty:ty),* $(; $input:ident $var:ident: $inty:ty)?
+        ) -> $out:ident $($outty:ty)?;
+    )*) => {
+        /// The operations this module's table declares.
+        pub(crate) const OPERATIONS: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        impl $crate::Client {
+            $(
+                $(#[$doc])*
+                pub async fn $name(
+                    &self,
+                    $($arg: $ty,)*
+                    $($var: &$inty)?
+                ) -> Result<operations!(@answer $out $($outty)?), $crate::ClientError> {
+                    let path = $crate::fill_path($path, &[$((stringify!($arg), $arg.to_string())),*]);
+                    let res = self
+                        .send(reqwest::Method::$method, &path, |r| {
+                            operations!(@input r $($input $var)?)
+                        })
+                        .await?;
+                    operations!(@read $out $($outty)?)(res).await
+                }
+            )*
+        }
+    };
+    (@answer json $t:ty) => { $t };
+    (@answer text) => { String };
+    (@answer bytes) => { Vec<u8> };
+    (@answer empty) => { () };
+    (@read json $t:ty) => { $crate::read_json::<$t> };
+    (@read text) => { $crate::read_text };
+    (@read bytes) => { $crate::read_bytes };
+    (@read empty) => { $crate::read_empty };
+    (@input $r:ident) => { $r };
+    (@input $r:ident json $v:ident) => { $r.json($v) };
+    (@input $r:ident query $v:ident) => { $r.query($v) };
+}
+
+mod account;
+mod cells;
+mod data;
+mod devices;
+mod jobs;
+mod loggers;
+mod service;
 
 /// Why a call failed. Server errors keep Loam's error code and the request id to quote.
 #[derive(Debug, thiserror::Error)]
@@ -188,55 +165,6 @@ pub struct Client {
     retries: u32,
 }
 
-/// A person's sign-in answer.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Login {
-    /// The access token (bearer).
-    pub access_token: String,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-}
-
-/// A created cell.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct CellCreated {
-    /// Its id.
-    pub id: i32,
-    /// Its name.
-    pub name: String,
-}
-
-/// A new cell.
-#[derive(Debug, Clone, Serialize)]
-pub struct NewCell<'a> {
-    /// Unique name.
-    pub name: &'a str,
-    /// Place description.
-    pub location: &'a str,
-    /// Latitude.
-    pub latitude: f64,
-    /// Longitude.
-    pub longitude: f64,
-    /// Archived.
-    pub archive: bool,
-    /// The owner's email (the caller's own).
-    #[serde(rename = "userEmail")]
-    pub user_email: &'a str,
-    /// Readable by anyone.
-    pub public: bool,
-}
-
-/// Bytes of a download, with what the server said about them.
-#[derive(Debug, Clone)]
-pub struct Download {
-    /// The bytes received (the whole file, or the part after a resume offset).
-    pub bytes: Vec<u8>,
-    /// The `ETag` (firmware: the sha-256 in quotes).
-    pub etag: Option<String>,
-    /// Whether the server sent a part (206).
-    pub partial: bool,
-}
-
 fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
@@ -277,7 +205,7 @@ impl Client {
         self
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let req = self.http.request(method, format!("{}{path}", self.base));
         match &self.credentials {
             Credentials::None => req,
@@ -288,7 +216,7 @@ impl Client {
 
     /// Sends a request built by `build`, retrying idempotent methods on transient failures;
     /// returns the successful response or the server's error.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -326,335 +254,50 @@ impl Client {
         Err(last.unwrap_or_else(|| ClientError::Transport("no attempt made".into())))
     }
 
-    async fn json<T: DeserializeOwned>(
+    pub(crate) async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let res = self.send(method, path, build).await?;
-        res.json::<T>()
-            .await
-            .map_err(|e| ClientError::Decode(e.to_string()))
+        read_json(self.send(method, path, build).await?).await
     }
+}
 
-    /// Signs a person in; returns a client that calls as them.
-    pub async fn login(&self, email: &str, password: &str) -> Result<(Client, Login), ClientError> {
-        let body = serde_json::json!({"email": email, "password": password});
-        let login: Login = self
-            .json(Method::POST, "/api/auth/login", |r| r.json(&body))
-            .await?;
-        let client = self
-            .clone()
-            .with_credentials(Credentials::Bearer(login.access_token.clone()));
-        Ok((client, login))
+/// Fills a path template's `{name}` placeholders with percent-encoded values.
+pub(crate) fn fill_path(template: &str, values: &[(&str, String)]) -> String {
+    let mut path = template.to_owned();
+    for (name, value) in values {
+        path = path.replace(&format!("{{{name}}}"), &encode(value));
     }
+    debug_assert!(!path.contains('{'), "unfilled placeholder in {path}");
+    path
+}
 
-    /// The signed-in person's account.
-    pub async fn me(&self) -> Result<serde_json::Value, ClientError> {
-        self.json(Method::GET, "/api/user", |r| r).await
-    }
-
-    /// Cells the caller may see.
-    pub async fn list_cells(&self) -> Result<Vec<CellResponse>, ClientError> {
-        self.json(Method::GET, "/api/cell/", |r| r).await
-    }
-
-    /// Creates a cell.
-    pub async fn create_cell(&self, cell: &NewCell<'_>) -> Result<CellCreated, ClientError> {
-        self.json(Method::POST, "/api/cell/", |r| r.json(cell))
-            .await
-    }
-
-    /// The caller's loggers.
-    pub async fn list_loggers(&self) -> Result<Vec<LoggerResponse>, ClientError> {
-        self.json(Method::GET, "/api/logger/", |r| r).await
-    }
-
-    /// Creates a logger owned by `owner_email` (the caller).
-    pub async fn create_logger(
-        &self,
-        name: &str,
-        kind: &str,
-        owner_email: &str,
-    ) -> Result<LoggerCreated, ClientError> {
-        let body = serde_json::json!({"name": name, "type": kind, "userEmail": owner_email});
-        self.json(Method::POST, "/api/logger/", |r| r.json(&body))
-            .await
-    }
-
-    /// A logger's device keys (never their secrets).
-    pub async fn list_device_keys(
-        &self,
-        logger: i32,
-    ) -> Result<Vec<DeviceKeyResponse>, ClientError> {
-        self.json(Method::GET, &format!("/api/logger/{logger}/keys"), |r| r)
-            .await
-    }
-
-    /// Creates a device key; the secret is in the answer only.
-    pub async fn create_device_key(
-        &self,
-        logger: i32,
-        name: &str,
-        scopes: &[&str],
-    ) -> Result<DeviceKeyCreated, ClientError> {
-        let body = serde_json::json!({"name": name, "scopes": scopes});
-        self.json(Method::POST, &format!("/api/logger/{logger}/keys"), |r| {
-            r.json(&body)
-        })
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    res: reqwest::Response,
+) -> Result<T, ClientError> {
+    res.json::<T>()
         .await
-    }
+        .map_err(|e| ClientError::Decode(e.to_string()))
+}
 
-    /// Revokes a device key.
-    pub async fn revoke_device_key(&self, logger: i32, key_id: &str) -> Result<(), ClientError> {
-        let path = format!("/api/logger/{logger}/keys/{}", encode(key_id));
-        self.send(Method::DELETE, &path, |r| r).await.map(drop)
-    }
-
-    /// The server's receipt-signing public key.
-    pub async fn receipt_key(&self) -> Result<ReceiptKeyResponse, ClientError> {
-        self.json(Method::GET, "/api/receipts/key", |r| r).await
-    }
-
-    /// Enrols (or tops up) a logger's device key.
-    pub async fn enrol(
-        &self,
-        logger: i32,
-        public_key: &str,
-    ) -> Result<EnrolmentResponse, ClientError> {
-        let body = serde_json::json!({"public_key": public_key});
-        self.json(Method::POST, &format!("/api/logger/{logger}/enrol"), |r| {
-            r.json(&body)
-        })
+pub(crate) async fn read_text(res: reqwest::Response) -> Result<String, ClientError> {
+    res.text()
         .await
-    }
+        .map_err(|e| ClientError::Transport(e.to_string()))
+}
 
-    /// Sets an enrolled logger's quota (admins).
-    pub async fn set_quota(
-        &self,
-        logger: i32,
-        available_slots: Option<i64>,
-        quota_expiry: Option<i64>,
-    ) -> Result<EnrolmentResponse, ClientError> {
-        let body =
-            serde_json::json!({"available_slots": available_slots, "quota_expiry": quota_expiry});
-        self.json(Method::PUT, &format!("/api/logger/{logger}/quota"), |r| {
-            r.json(&body)
-        })
+pub(crate) async fn read_bytes(res: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+    Ok(res
+        .bytes()
         .await
-    }
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .to_vec())
+}
 
-    /// A stored upload receipt.
-    pub async fn receipt(
-        &self,
-        logger: i32,
-        locator: &str,
-    ) -> Result<ReceiptResponse, ClientError> {
-        let path = format!("/api/logger/{logger}/receipts/{}", encode(locator));
-        self.json(Method::GET, &path, |r| r).await
-    }
-
-    /// Publishes a firmware image.
-    pub async fn upload_firmware(
-        &self,
-        name: &str,
-        version: &str,
-        notes: Option<&str>,
-        bytes: Vec<u8>,
-    ) -> Result<FirmwareResponse, ClientError> {
-        let (name, version, notes) = (
-            name.to_owned(),
-            version.to_owned(),
-            notes.map(str::to_owned),
-        );
-        self.json(Method::POST, "/api/firmware", move |r| {
-            let mut form = reqwest::multipart::Form::new()
-                .text("name", name.clone())
-                .text("version", version.clone());
-            if let Some(notes) = &notes {
-                form = form.text("notes", notes.clone());
-            }
-            let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name("firmware.bin");
-            r.multipart(form.part("file", part))
-        })
-        .await
-    }
-
-    /// Searches firmware by name.
-    pub async fn search_firmware(
-        &self,
-        search: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> Result<FirmwarePage, ClientError> {
-        let mut query = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
-        if let Some(s) = search {
-            query.push(("search", s.to_owned()));
-        }
-        self.json(Method::GET, "/api/firmware", |r| r.query(&query))
-            .await
-    }
-
-    /// Every version of an image, newest first.
-    pub async fn firmware_versions(&self, name: &str) -> Result<FirmwareVersions, ClientError> {
-        self.json(
-            Method::GET,
-            &format!("/api/firmware/{}", encode(name)),
-            |r| r,
-        )
-        .await
-    }
-
-    /// One version's metadata.
-    pub async fn firmware(
-        &self,
-        name: &str,
-        version: &str,
-    ) -> Result<FirmwareResponse, ClientError> {
-        let path = format!("/api/firmware/{}/{}", encode(name), encode(version));
-        self.json(Method::GET, &path, |r| r).await
-    }
-
-    /// Deletes a version.
-    pub async fn delete_firmware(&self, name: &str, version: &str) -> Result<(), ClientError> {
-        let path = format!("/api/firmware/{}/{}", encode(name), encode(version));
-        self.send(Method::DELETE, &path, |r| r).await.map(drop)
-    }
-
-    /// Downloads an image from byte `from` on (0: all of it); a resume sends `If-Range` with
-    /// `etag` so a changed image comes whole instead of spliced.
-    pub async fn download_firmware(
-        &self,
-        name: &str,
-        version: &str,
-        from: u64,
-        etag: Option<&str>,
-    ) -> Result<Download, ClientError> {
-        let path = format!(
-            "/api/firmware/{}/{}/download",
-            encode(name),
-            encode(version)
-        );
-        let res = self
-            .send(Method::GET, &path, |r| {
-                let mut r = r;
-                if from > 0 {
-                    r = r.header("range", format!("bytes={from}-"));
-                    if let Some(tag) = etag {
-                        r = r.header("if-range", tag);
-                    }
-                }
-                r
-            })
-            .await?;
-        let partial = res.status() == StatusCode::PARTIAL_CONTENT;
-        let etag = res
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .to_vec();
-        Ok(Download {
-            bytes,
-            etag,
-            partial,
-        })
-    }
-
-    /// Chooses the image a logger should run.
-    pub async fn set_logger_firmware(
-        &self,
-        logger: i32,
-        name: &str,
-        version: &str,
-    ) -> Result<DesiredFirmwareResponse, ClientError> {
-        let body = DesiredFirmwareRequest {
-            name: name.to_owned(),
-            version: version.to_owned(),
-        };
-        self.json(
-            Method::PUT,
-            &format!("/api/logger/{logger}/firmware"),
-            |r| r.json(&body),
-        )
-        .await
-    }
-
-    /// What a logger should install.
-    pub async fn logger_firmware(
-        &self,
-        logger: i32,
-    ) -> Result<DesiredFirmwareResponse, ClientError> {
-        self.json(
-            Method::GET,
-            &format!("/api/logger/{logger}/firmware"),
-            |r| r,
-        )
-        .await
-    }
-
-    /// Starts a ZIP export; returns the queued job.
-    pub async fn start_export(&self, request: &ExportRequest) -> Result<JobResponse, ClientError> {
-        self.json(Method::POST, "/api/exports", |r| r.json(request))
-            .await
-    }
-
-    /// The caller's jobs.
-    pub async fn list_jobs(&self) -> Result<Vec<JobResponse>, ClientError> {
-        self.json(Method::GET, "/api/jobs", |r| r).await
-    }
-
-    /// One job.
-    pub async fn job(&self, id: &str) -> Result<JobResponse, ClientError> {
-        self.json(Method::GET, &format!("/api/jobs/{}", encode(id)), |r| r)
-            .await
-    }
-
-    /// Cancels a queued or running job.
-    pub async fn cancel_job(&self, id: &str) -> Result<(), ClientError> {
-        self.send(Method::DELETE, &format!("/api/jobs/{}", encode(id)), |r| r)
-            .await
-            .map(drop)
-    }
-
-    /// A finished job's file.
-    pub async fn job_artifact(&self, id: &str) -> Result<Vec<u8>, ClientError> {
-        let res = self
-            .send(
-                Method::GET,
-                &format!("/api/jobs/{}/artifact", encode(id)),
-                |r| r,
-            )
-            .await?;
-        Ok(res
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .to_vec())
-    }
-
-    /// Queues an import of an ENTS-format CSV into a cell as a logger; returns the job.
-    pub async fn import_csv(
-        &self,
-        cell: i32,
-        logger: i32,
-        name: &str,
-        csv: Vec<u8>,
-    ) -> Result<JobResponse, ClientError> {
-        let path = format!("/api/cell/{cell}/import");
-        let query = [("logger_id", logger.to_string()), ("name", name.to_owned())];
-        self.json(Method::POST, &path, |r| {
-            r.query(&query)
-                .header("content-type", "text/csv")
-                .body(csv.clone())
-        })
-        .await
-    }
+pub(crate) async fn read_empty(res: reqwest::Response) -> Result<(), ClientError> {
+    read_bytes(res).await.map(drop)
 }
 
 async fn api_error(res: reqwest::Response) -> ClientError {
@@ -688,10 +331,20 @@ mod tests {
     }
 
     #[test]
+    fn templates_are_filled_and_encoded() {
+        let path = fill_path(
+            "/api/cell/{cell_id}/users/{user_id}",
+            &[("cell_id", "7".into()), ("user_id", "a b".into())],
+        );
+        assert_eq!(path, "/api/cell/7/users/a%20b");
+    }
+
+    #[test]
     fn operations_are_listed_once() {
-        let mut ops = OPERATIONS.to_vec();
+        let mut ops = operations();
+        let all = ops.len();
         ops.sort_unstable();
         ops.dedup();
-        assert_eq!(ops.len(), OPERATIONS.len());
+        assert_eq!(ops.len(), all);
     }
 }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use loam_client::{Client, Credentials, NewCell};
+use loam_client::{CellFilter, Client, Credentials, FirmwareSearch, LoggerFilter};
 use loam_schemas::jobs::{ExportRequest, ExportResample, ExportSeries};
+use loam_schemas::resources::{CreateCellRequest, CreateDeviceKeyRequest, CreateLoggerRequest};
 
 /// Loam's command-line client.
 #[derive(Debug, Parser)]
@@ -313,7 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 login.expires_in
             );
         }
-        Command::Cells(CellCommand::List) => print(&api.list_cells().await?)?,
+        Command::Cells(CellCommand::List) => print(&api.list_cells(&CellFilter::default()).await?)?,
         Command::Cells(CellCommand::Create {
             name,
             location,
@@ -321,30 +322,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             long,
             public,
         }) => {
-            let me = api.me().await?;
-            let email = me["email"]
-                .as_str()
-                .context("the server did not say who you are")?;
+            let email = api.me().await?.email;
             let created = api
-                .create_cell(&NewCell {
-                    name,
-                    location,
+                .create_cell(&CreateCellRequest {
+                    name: name.clone(),
+                    location: location.clone(),
                     latitude: *lat,
                     longitude: *long,
                     archive: false,
                     user_email: email,
-                    public: *public,
+                    tag_ids: None,
+                    public: Some(*public),
                 })
                 .await?;
             println!("created cell {} ({})", created.id, created.name);
         }
-        Command::Loggers(LoggerCommand::List) => print(&api.list_loggers().await?)?,
+        Command::Loggers(LoggerCommand::List) => {
+            print(&api.list_loggers(&LoggerFilter::default()).await?)?
+        }
         Command::Loggers(LoggerCommand::Create { name, kind }) => {
-            let me = api.me().await?;
-            let email = me["email"]
-                .as_str()
-                .context("the server did not say who you are")?;
-            let created = api.create_logger(name, kind, email).await?;
+            let email = api.me().await?.email;
+            let created = api
+                .create_logger(&CreateLoggerRequest {
+                    name: Some(name.clone()),
+                    user_email: Some(email),
+                    kind: Some(kind.clone()),
+                    device_eui: None,
+                    description: None,
+                    dev_eui: None,
+                    join_eui: None,
+                    app_key: None,
+                })
+                .await?;
             println!("created logger {}", created.logger_id);
         }
         Command::Keys(KeyCommand::List { logger }) => print(&api.list_device_keys(*logger).await?)?,
@@ -353,8 +362,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             scopes,
         }) => {
-            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let key = api.create_device_key(*logger, name, &scopes).await?;
+            let request = CreateDeviceKeyRequest {
+                name: name.clone(),
+                scopes: scopes.clone(),
+                expires_at: None,
+            };
+            let key = api.create_device_key(*logger, &request).await?;
             println!("{}", key.key);
             eprintln!(
                 "key {} for logger {logger}; store it now, it is not shown again",
@@ -381,9 +394,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 published.name, published.version, published.size, published.sha256
             );
         }
-        Command::Firmware(FirmwareCommand::List { search }) => {
-            print(&api.search_firmware(search.as_deref(), 500, 0).await?)?
-        }
+        Command::Firmware(FirmwareCommand::List { search }) => print(
+            &api.search_firmware(&FirmwareSearch {
+                search: search.clone(),
+                limit: 500,
+                offset: 0,
+            })
+            .await?,
+        )?,
         Command::Firmware(FirmwareCommand::Download { name, version, out }) => {
             let meta = api.firmware(name, version).await?;
             let out = out
@@ -394,13 +412,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 have.clear();
             }
             let etag = format!("\"{}\"", meta.sha256);
-            let got = api
-                .download_firmware(name, version, have.len() as u64, Some(&etag))
-                .await?;
-            if !got.partial {
-                have.clear();
+            // A complete copy is only confirmed (If-None-Match → 304); a partial one resumes.
+            let complete = !have.is_empty() && have.len() as i64 == meta.size;
+            let from = if complete { 0 } else { have.len() as u64 };
+            let tag = (!have.is_empty()).then_some(etag.as_str());
+            let got = api.download_firmware(name, version, from, tag).await?;
+            if !got.not_modified {
+                if !got.partial {
+                    have.clear();
+                }
+                have.extend_from_slice(&got.bytes);
             }
-            have.extend_from_slice(&got.bytes);
             let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&have));
             if digest != meta.sha256 {
                 bail!(

@@ -1,5 +1,7 @@
 //! Accounts, sessions and API keys.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -45,7 +47,7 @@ pub struct TokenResponse {
     /// JWT for `Authorization: Bearer …`.
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub token_type: Cow<'static, str>,
     /// Seconds until the access token expires.
     pub expires_in: u64,
 }

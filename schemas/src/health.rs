@@ -1,5 +1,7 @@
 //! Health and readiness answers.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -18,7 +20,7 @@ pub const ENTS_HEALTH_BODY: &[u8] = b"{\"hello\": \"I'm alive and healthy! Super
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
     /// `ok` when every configured dependency answered.
-    pub status: &'static str,
+    pub status: Cow<'static, str>,
     /// `ok` or the error text.
     pub database: String,
     /// `ok`, the error text, or `not configured`.
@@ -29,5 +31,5 @@ pub struct Readiness {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Liveness {
     /// Always `ok`.
-    pub status: &'static str,
+    pub status: Cow<'static, str>,
 }

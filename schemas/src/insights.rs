@@ -1,5 +1,7 @@
 //! The dashboard helpers' answers.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -13,7 +15,7 @@ pub struct Availability {
     /// Whether the latest is within the last 14 days.
     pub has_recent_data: bool,
     /// `success` or `No data found for specified cells`.
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
 }
 
 /// One chartable panel.

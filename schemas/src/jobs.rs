@@ -1,5 +1,7 @@
 //! Job records as the API shows them.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -53,7 +55,7 @@ pub struct ResultId {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaskStatus {
     /// `PENDING`, `SUCCESS` or `FAILURE`.
-    pub state: &'static str,
+    pub state: Cow<'static, str>,
     /// `Pending...`, the CSV text, or the error.
     pub status: String,
 }

@@ -1,5 +1,7 @@
 //! Cells, loggers, tags, links, members and device keys, in ENTS's shapes.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -64,7 +66,7 @@ pub struct UpdateCellRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CellCreated {
     /// "Successfully added cell".
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
     /// New id.
     pub id: i32,
     /// The name.
@@ -158,7 +160,7 @@ pub struct TagResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TagMessage {
     /// What happened.
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
     /// The tag.
     pub tag: TagResponse,
 }
@@ -167,7 +169,7 @@ pub struct TagMessage {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TagsAssigned {
     /// "Tags assigned successfully".
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
     /// The cell's tags now.
     pub tags: Vec<TagResponse>,
 }
@@ -198,7 +200,7 @@ pub struct MemberResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Shared {
     /// "Cell shared successfully".
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
     /// The new member.
     pub user: MemberResponse,
 }
@@ -207,7 +209,7 @@ pub struct Shared {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UsersAssigned {
     /// "Users assigned successfully".
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
     /// The members now.
     pub users: Vec<MemberResponse>,
 }

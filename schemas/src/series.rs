@@ -1,5 +1,7 @@
 //! Time-series answers, with keys in alphabetical order as ENTS's `jsonify` writes them.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -24,7 +26,7 @@ pub struct TerosSeries {
     /// Raw VWC counts.
     pub raw_vwc: Vec<Option<f64>>,
     /// Always `raw`.
-    pub raw_vwc_unit: &'static str,
+    pub raw_vwc_unit: Cow<'static, str>,
     /// Temperature, °C.
     pub temp: Vec<Option<f64>>,
     /// RFC 1123 times.
@@ -32,7 +34,7 @@ pub struct TerosSeries {
     /// Volumetric water content, %.
     pub vwc: Vec<Option<f64>>,
     /// Always `%`.
-    pub vwc_unit: &'static str,
+    pub vwc_unit: Cow<'static, str>,
 }
 
 impl Default for TerosSeries {
@@ -40,11 +42,11 @@ impl Default for TerosSeries {
         Self {
             ec: Vec::new(),
             raw_vwc: Vec::new(),
-            raw_vwc_unit: "raw",
+            raw_vwc_unit: "raw".into(),
             temp: Vec::new(),
             timestamp: Vec::new(),
             vwc: Vec::new(),
-            vwc_unit: "%",
+            vwc_unit: "%".into(),
         }
     }
 }

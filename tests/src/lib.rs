@@ -4,6 +4,7 @@
 //! runs one test body on both backends; the Postgres and Redis halves need the `services`
 //! feature (the README's test command), so plain `cargo test` needs no services.
 
+pub mod contract;
 pub mod oidc_provider;
 mod proxy;
 mod redis_keys;
@@ -117,7 +118,7 @@ pub struct TestApp {
 
 /// Protobuf bodies as ENTS firmware encodes them.
 pub mod frames {
-    use loam_ingest::pb;
+    pub use loam_ingest::pb;
     use prost::Message;
 
     fn meta(ts: u32, cell: i64, logger: i64) -> pb::MeasurementMetadata {
@@ -278,6 +279,7 @@ impl TestApp {
 
     /// Starts a server with the given options.
     pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        contract::install();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::from_env_and_args(["loam"]).expect("default configuration");
         config.listen = "127.0.0.1:0".parse().expect("address");

@@ -71,7 +71,7 @@ pub(crate) async fn login(
     let cookie = refresh_cookie(&state, &session);
     let body = TokenResponse {
         access_token: session.access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: session.expires_in,
     };
     Ok((

@@ -160,7 +160,7 @@ pub(crate) async fn create_cell(
         .await;
     let id = result.map_err(cell_write_error)?;
     Ok(Json(CellCreated {
-        message: "Successfully added cell",
+        message: "Successfully added cell".into(),
         id,
         name,
     }))

@@ -27,7 +27,9 @@ pub(crate) async fn ents_health() -> impl IntoResponse {
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "The process is alive", body = Liveness)))]
 pub(crate) async fn healthz() -> Json<Liveness> {
-    Json(Liveness { status: "ok" })
+    Json(Liveness {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: the database (and Redis, when configured) answer now; 503 names what is down.
@@ -54,7 +56,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
         tracing::warn!(error = %err, "readiness: redis is down");
     }
     let body = Readiness {
-        status: if healthy { "ok" } else { "unavailable" },
+        status: if healthy { "ok" } else { "unavailable" }.into(),
         database: database.map(|()| "ok".to_owned()).unwrap_or_else(|e| e),
         redis: redis.map(str::to_owned).unwrap_or_else(|e| e),
     };

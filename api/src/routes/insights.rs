@@ -64,13 +64,13 @@ pub(crate) async fn data_availability(
             latest_timestamp: None,
             earliest_timestamp: None,
             has_recent_data: false,
-            message: "No data found for specified cells",
+            message: "No data found for specified cells".into(),
         },
         Some((earliest, latest)) => Availability {
             latest_timestamp: Some(iso_naive(latest)),
             earliest_timestamp: Some(iso_naive(earliest)),
             has_recent_data: latest >= loam_db::now() - chrono::Duration::days(14),
-            message: "success",
+            message: "success".into(),
         },
     }))
 }

@@ -134,7 +134,7 @@ pub(crate) async fn task_status(
     let job = owned(&state, &person, id).await?;
     let status = match job.state.as_str() {
         "queued" | "running" => TaskStatus {
-            state: "PENDING",
+            state: "PENDING".into(),
             status: "Pending...".into(),
         },
         "succeeded" => {
@@ -143,12 +143,12 @@ pub(crate) async fn task_status(
                 .await
                 .map_err(|e| ApiError::Internal(e.into()))?;
             TaskStatus {
-                state: "SUCCESS",
+                state: "SUCCESS".into(),
                 status: text,
             }
         }
         other => TaskStatus {
-            state: "FAILURE",
+            state: "FAILURE".into(),
             status: job.error.unwrap_or_else(|| other.to_owned()),
         },
     };

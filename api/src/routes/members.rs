@@ -98,7 +98,7 @@ pub(crate) async fn replace_members(
             other => other.into(),
         })?;
     Ok(Json(UsersAssigned {
-        message: "Users assigned successfully",
+        message: "Users assigned successfully".into(),
         users: users.into_iter().map(member).collect(),
     }))
 }
@@ -157,7 +157,7 @@ pub(crate) async fn share_cell(
             "User already has access to this cell",
         )),
         Some((true, user)) => Ok(Json(Shared {
-            message: "Cell shared successfully",
+            message: "Cell shared successfully".into(),
             user: member(user),
         })),
     }
@@ -204,7 +204,7 @@ pub(crate) async fn add_member(
         ));
     }
     Ok(Json(Shared {
-        message: "User added to cell successfully",
+        message: "User added to cell successfully".into(),
         user: member(user),
     }))
 }

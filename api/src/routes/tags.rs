@@ -132,7 +132,7 @@ pub(crate) async fn create_tag(
     Ok((
         StatusCode::CREATED,
         Json(TagMessage {
-            message: "Tag created successfully",
+            message: "Tag created successfully".into(),
             tag: tag_response(tag),
         }),
     ))
@@ -194,7 +194,7 @@ pub(crate) async fn update_tag(
         .await
         .map_err(duplicate)?;
     Ok(Json(TagMessage {
-        message: "Tag updated successfully",
+        message: "Tag updated successfully".into(),
         tag: tag_response(updated),
     }))
 }
@@ -289,7 +289,7 @@ pub(crate) async fn assign_cell_tags(
         .await
         .map_err(super::cells::cell_write_error)?;
     Ok(Json(TagsAssigned {
-        message: "Tags assigned successfully",
+        message: "Tags assigned successfully".into(),
         tags: tags.into_iter().map(tag_response).collect(),
     }))
 }
@@ -334,7 +334,7 @@ pub(crate) async fn add_cell_tag(
         .await?;
     match updated {
         (true, Some(tag)) => Ok(Json(TagMessage {
-            message: "Tag added to cell successfully",
+            message: "Tag added to cell successfully".into(),
             tag: tag_response(tag),
         })),
         (false, _) => Err(ApiError::bad_request(
