@@ -9,8 +9,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 
 use crate::error::ApiError;
@@ -53,6 +53,35 @@ impl Access {
             Access::Signed | Access::Publisher => vec![bearer(), key()],
         }
     }
+}
+
+impl Access {
+    /// The answers the identity layer and this class's check give before the handler runs, so
+    /// the spec of every operation lists them without each handler repeating them.
+    fn refusals(self) -> &'static [(&'static str, &'static str)] {
+        const UNAUTHENTICATED: (&str, &str) = ("401", "No valid credentials for this route");
+        match self {
+            // Credentials are checked on every route, so a bad one is refused here too.
+            Access::Public => &[("401", "Credentials were sent and are invalid")],
+            Access::Publisher => &[
+                UNAUTHENTICATED,
+                ("403", "A device key without the firmware scope"),
+            ],
+            _ => &[UNAUTHENTICATED],
+        }
+    }
+}
+
+/// A documented error answer with Loam's JSON error body.
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorResponse")))
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", body)
+        .build()
+        .into()
 }
 
 async fn require_person(req: Request, next: Next) -> Response {
@@ -201,6 +230,12 @@ impl ApiRouter {
             ];
             for op in operations.into_iter().flatten() {
                 op.security = (!security.is_empty()).then(|| security.clone());
+                for (status, why) in access.refusals() {
+                    op.responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| error_response(why));
+                }
             }
         }
         self.paths.extend(routes.1.paths.keys().cloned());

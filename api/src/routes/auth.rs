@@ -61,6 +61,7 @@ pub(crate) async fn register(
         (status = 401, description = "Wrong email or password (one answer for both)", body = ErrorResponse),
         (status = 422, description = "A field is missing", body = ErrorResponse),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorResponse),
+        (status = 503, description = "The database is unreachable (the answer says so; retry later)", body = ErrorResponse),
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,

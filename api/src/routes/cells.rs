@@ -37,6 +37,7 @@ pub(crate) fn cell_response(cell: Cell) -> CellResponse {
     responses(
         (status = 200, description = "Cells, ordered by id", body = Vec<CellResponse>),
         (status = 401, description = "Credentials were sent and are invalid", body = ErrorResponse),
+        (status = 503, description = "The database is unreachable (the answer says so; retry later)", body = ErrorResponse),
     ))]
 pub(crate) async fn list_cell_ids(
     State(state): State<AppState>,

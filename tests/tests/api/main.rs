@@ -14,6 +14,7 @@ mod live;
 mod oidc;
 mod readiness;
 mod reads;
+mod refusals;
 mod resources;
 mod security;
 mod worker;

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 backend_tests!(
     oidc_sign_in_links_accounts_and_refuses_bad_tokens,
-    oidc_is_off_until_configured
+    oidc_is_off_until_configured,
+    an_unreachable_provider_is_a_502
 );
 
 async fn app_with(provider: &OidcProvider, backend: Backend) -> TestApp {
@@ -121,4 +122,39 @@ async fn oidc_is_off_until_configured(backend: Backend) {
     assert_eq!(res.status(), 503);
     let err: Value = res.json().await.expect("json");
     assert!(err["error"]["message"].is_string());
+}
+
+/// The provider unreachable: the consent URL and the code exchange answer 502 with a JSON body
+/// (the state comes from a replica that could still reach it, which shares the signing secret).
+async fn an_unreachable_provider_is_a_502(backend: Backend) {
+    let provider = OidcProvider::start().await;
+    let secret = format!("shared-{}", ulid::Ulid::new());
+    let with_secret = |issuer: String, secret: String| Options {
+        tweak: Some(Box::new(move |c| {
+            c.jwt_secret = Some(loam_config::Secret::new(secret));
+            c.oidc_issuer = issuer;
+            c.oidc_client_id = Some(loam_tests::oidc::CLIENT_ID.to_owned());
+            c.oidc_client_secret = Some(loam_config::Secret::new(loam_tests::oidc::CLIENT_SECRET));
+            c.oidc_redirect_uri = Some("http://localhost:3000/auth/callback".to_owned());
+        })),
+        ..Options::default()
+    };
+    let reachable = TestApp::spawn_with(
+        backend,
+        with_secret(provider.issuer.clone(), secret.clone()),
+    )
+    .await;
+    let state = state_from_consent_url(&reachable, &provider.issuer).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let cut_off =
+        TestApp::spawn_with(backend, with_secret(format!("http://{closed}"), secret)).await;
+    let url = cut_off.get("/api/oauth/url").await;
+    assert_eq!(url.status(), 502);
+    let body: Value = url.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "upstream_failed", "{body}");
+    let token = exchange(&cut_off, "any-code", &state).await;
+    assert_eq!(token.status(), 502);
 }

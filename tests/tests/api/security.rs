@@ -6,6 +6,7 @@ use serde_json::Value;
 
 backend_tests!(
     secured_operations_refuse_anonymous_callers,
+    every_operation_refuses_invalid_credentials,
     device_keys_read_only_their_owners_cells
 );
 
@@ -66,6 +67,48 @@ async fn secured_operations_refuse_anonymous_callers(backend: Backend) {
         }
     }
     assert!(checked > 20, "only {checked} secured operations found");
+}
+
+/// Credentials are checked before any route runs: a bad token is a 401 everywhere, also where
+/// no credentials are needed (a client with a stale token learns it at once).
+async fn every_operation_refuses_invalid_credentials(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let spec: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let mut checked = 0;
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            assert!(
+                op["responses"].get("401").is_some(),
+                "{method} {path} does not document 401"
+            );
+            let concrete = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let res = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .header("authorization", "Bearer expired-or-forged")
+                .send()
+                .await
+                .expect("req");
+            assert_eq!(res.status(), 401, "{method} {path} took a forged token");
+            let body: Value = res.json().await.expect("a JSON error body");
+            assert_eq!(
+                body["error"]["code"], "unauthorized",
+                "{method} {path}: {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 80, "only {checked} operations found");
 }
 
 async fn device_keys_read_only_their_owners_cells(backend: Backend) {

@@ -534,13 +534,22 @@ async fn ttn_stand_in() -> (String, Seen) {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            log.lock().expect("lock").push((
-                parts.method.to_string(),
-                parts.uri.path().to_owned(),
-                auth,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            ));
+            let deleted = {
+                let mut log = log.lock().expect("lock");
+                log.push((
+                    parts.method.to_string(),
+                    parts.uri.path().to_owned(),
+                    auth,
+                    serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                ));
+                log.iter().any(|call| call.0 == "DELETE")
+            };
             match parts.method.as_str() {
+                // The registry answers lookups until someone tries to delete a device.
+                "GET" if !deleted => (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"ids": {"device_id": "dirtviz-x"}, "name": "field-7"})),
+                ),
                 "DELETE" => (
                     axum::http::StatusCode::FORBIDDEN,
                     axum::Json(json!({"message": "no rights to delete devices"})),
@@ -612,6 +621,26 @@ async fn ttn_sync_goes_through_the_loopback_stand_in(backend: Backend) {
             "70B3D57ED000ABCD"
         );
     }
+    // The synchronous lookup passes the registry's document on.
+    let res = app
+        .as_person(Method::GET, &format!("/api/logger/{logger}/ttn"), &s)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    assert_eq!(json_of(res).await["name"], "field-7");
+    seen.lock().expect("lock").pop();
+    // Loggers that do not exist (or are not the caller's) are 404 before anything goes upstream.
+    for method in [Method::GET, Method::POST, Method::DELETE] {
+        let res = app
+            .as_person(method.clone(), "/api/logger/987654/ttn", &s)
+            .json(&register)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 404, "{method}");
+    }
+    assert_eq!(seen.lock().expect("lock").len(), 4, "nothing went upstream");
     let stored = app
         .state
         .db()
@@ -796,6 +825,25 @@ async fn redis_down_keeps_ingest_and_refuses_to_enqueue() {
     )
     .await;
     assert_eq!(jobs, json!([]), "a refused job leaves no record");
+    // Every other enqueueing endpoint refuses the same way.
+    let import = app
+        .as_person(Method::POST, &format!("/api/cell/{cell}/import"), &s)
+        .query(&[
+            ("logger_id", logger.to_string()),
+            ("name", "old.csv".into()),
+        ])
+        .header("content-type", "text/csv")
+        .body("timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)\n")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(import.status(), 503);
+    let open_data = app.get("/api/opendata?year=2025&month=6").await;
+    assert_eq!(open_data.status(), 503);
+    assert_eq!(
+        json_of(open_data).await["error"]["code"],
+        "queue_unavailable"
+    );
     assert_eq!(app.get("/readyz").await.status(), 503);
     proxy.up();
     let mut status = 0;
