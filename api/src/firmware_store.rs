@@ -73,9 +73,10 @@ impl FirmwareStore {
         Ok(true)
     }
 
-    /// Removes an image's file (its last row is gone, or its row was never committed).
-    pub(crate) async fn remove(&self, sha256: &str) {
-        if let Err(e) = tokio::fs::remove_file(self.path(sha256)).await
+    /// Removes an image's file; called by the data layer under the digest's lock once no
+    /// version uses the bytes. Blocking. A file that cannot be removed is only a stray file.
+    pub(crate) fn remove(&self, sha256: &str) {
+        if let Err(e) = std::fs::remove_file(self.path(sha256))
             && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(error = %e, sha256, "could not remove a firmware file");

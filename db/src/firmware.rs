@@ -1,6 +1,8 @@
 //! The firmware registry's metadata and each logger's desired image. The bytes are not here:
 //! the API keeps them content-addressed by sha-256 and records a row only after the file is in
-//! place, so a row always has its file.
+//! place, so a row always has its file. Several versions may share one file, so every change to
+//! a file (placing it, removing it) happens inside a transaction holding that digest's lock
+//! ([`lock_bytes`]): a delete can never remove bytes a concurrent publish has just claimed.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -18,6 +20,7 @@ pub fn insert(
     place: impl FnOnce() -> std::io::Result<()>,
 ) -> Result<Firmware, DbError> {
     crate::write_transaction(conn, |conn| {
+        lock_bytes(conn, new.sha256)?;
         diesel::insert_into(firmware::table)
             .values(new)
             .execute(conn)?;
@@ -93,9 +96,13 @@ pub fn find(conn: &mut DbConn, name: &str, version: &str) -> Result<Option<Firmw
         .optional()?)
 }
 
-/// Deletes an image's row; returns whether another row still uses its bytes (then the file
-/// must stay).
-pub fn delete(conn: &mut DbConn, id: i32) -> Result<Option<bool>, DbError> {
+/// Deletes an image's row and, when no other version shares its bytes, has `remove` delete the
+/// file inside the same locked transaction; `None` when there is no such row.
+pub fn delete(
+    conn: &mut DbConn,
+    id: i32,
+    remove: impl FnOnce(&str),
+) -> Result<Option<()>, DbError> {
     crate::write_transaction(conn, |conn| {
         let Some(sha) = firmware::table
             .find(id)
@@ -105,22 +112,55 @@ pub fn delete(conn: &mut DbConn, id: i32) -> Result<Option<bool>, DbError> {
         else {
             return Ok(None);
         };
+        lock_bytes(conn, &sha)?;
         diesel::delete(firmware::table.find(id)).execute(conn)?;
-        let others: i64 = firmware::table
-            .filter(firmware::sha256.eq(&sha))
-            .count()
-            .get_result(conn)?;
-        Ok(Some(others > 0))
+        release_if_unused(conn, &sha, remove)?;
+        Ok(Some(()))
     })
 }
 
-/// Whether any image still has these bytes.
-pub fn sha_in_use(conn: &mut DbConn, sha256: &str) -> Result<bool, DbError> {
-    let n: i64 = firmware::table
+/// Has `remove` delete the file with these bytes unless a version uses them: the clean-up of a
+/// publish that placed a file and then failed, serialized with every other change to the file.
+pub fn release_bytes(
+    conn: &mut DbConn,
+    sha256: &str,
+    remove: impl FnOnce(&str),
+) -> Result<(), DbError> {
+    crate::write_transaction(conn, |conn| {
+        lock_bytes(conn, sha256)?;
+        release_if_unused(conn, sha256, remove)
+    })
+}
+
+fn release_if_unused(
+    conn: &mut DbConn,
+    sha256: &str,
+    remove: impl FnOnce(&str),
+) -> Result<(), DbError> {
+    let users: i64 = firmware::table
         .filter(firmware::sha256.eq(sha256))
         .count()
         .get_result(conn)?;
-    Ok(n > 0)
+    if users == 0 {
+        remove(sha256);
+    }
+    Ok(())
+}
+
+/// Serializes changes to one file across connections and replicas until the transaction ends:
+/// a Postgres advisory transaction lock on the digest (SQLite's write transactions are already
+/// one at a time).
+fn lock_bytes(conn: &mut DbConn, sha256: &str) -> Result<(), DbError> {
+    /// The advisory-lock class of firmware files (the other key is from the digest).
+    const FIRMWARE_BYTES: i32 = 0x4657_0001;
+    if let DbConn::Postgres(pg) = conn {
+        let key = u32::from_str_radix(sha256.get(..8).unwrap_or("0"), 16).unwrap_or(0);
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind::<diesel::sql_types::Integer, _>(FIRMWARE_BYTES)
+            .bind::<diesel::sql_types::Integer, _>(i32::from_ne_bytes(key.to_ne_bytes()))
+            .execute(pg)?;
+    }
+    Ok(())
 }
 
 /// Sets the image a logger should run.

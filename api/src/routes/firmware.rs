@@ -4,8 +4,6 @@
 //! run.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
 use axum::body::Body;
@@ -232,10 +230,9 @@ pub(crate) async fn upload_firmware(
         Caller::Anonymous => None,
     };
     let store = state.firmware().clone();
-    let created = Arc::new(AtomicBool::new(false));
     let (sha256, size) = (finished.sha256.clone(), finished.size);
     let outcome = {
-        let (created, staged) = (Arc::clone(&created), finished.clone());
+        let staged = finished.clone();
         let (name, version) = (name.clone(), version.clone());
         state
             .db()
@@ -249,10 +246,7 @@ pub(crate) async fn upload_firmware(
                     user_id: owner.as_deref(),
                     created_at: loam_db::now(),
                 };
-                loam_db::firmware::insert(c, &new, || {
-                    created.store(store.place(&staged)?, Ordering::SeqCst);
-                    Ok(())
-                })
+                loam_db::firmware::insert(c, &new, || store.place(&staged).map(drop))
             })
             .await
     };
@@ -262,10 +256,16 @@ pub(crate) async fn upload_firmware(
             Ok((StatusCode::CREATED, Json(response(row))))
         }
         Err(err) => {
-            // Nothing of a failed upload stays: its staged file, or the file it placed.
+            // Nothing of a failed upload stays: its staged file, or a file it placed that no
+            // version uses (checked under the digest's lock, so a concurrent publish keeps it).
             finished.discard().await;
-            if created.load(Ordering::SeqCst) {
-                state.firmware().remove(&sha256).await;
+            let store = state.firmware().clone();
+            let released = state
+                .db()
+                .run(move |c| loam_db::firmware::release_bytes(c, &sha256, |sha| store.remove(sha)))
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "could not release the bytes of a failed firmware upload");
             }
             Err(match err {
                 DbError::UniqueViolation { .. } => ApiError::device(
@@ -385,14 +385,12 @@ pub(crate) async fn delete_firmware(
         return Err(firmware_not_found());
     }
     let id = firmware.id;
-    let still_used = state
+    let store = state.firmware().clone();
+    state
         .db()
-        .run(move |c| loam_db::firmware::delete(c, id))
+        .run(move |c| loam_db::firmware::delete(c, id, |sha| store.remove(sha)))
         .await?
         .ok_or_else(firmware_not_found)?;
-    if !still_used {
-        state.firmware().remove(&firmware.sha256).await;
-    }
     Ok(StatusCode::NO_CONTENT)
 }
 

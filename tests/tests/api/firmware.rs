@@ -13,6 +13,7 @@ backend_tests!(
     refused_uploads_leave_neither_row_nor_file,
     who_may_publish_and_delete,
     loggers_learn_what_to_install,
+    shared_bytes_survive_a_delete_racing_a_publish,
 );
 
 const OWNER: &str = "owner@example.test";
@@ -438,4 +439,60 @@ async fn loggers_learn_what_to_install(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(read.status(), 404);
+}
+
+/// Two versions with the same bytes share one file. Deleting the only version while another
+/// publish of the same bytes is in flight must never leave the new version without its file,
+/// whichever commits first: both changes take the digest's lock.
+async fn shared_bytes_survive_a_delete_racing_a_publish(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let s = app.signed_in(OWNER).await;
+    let bytes = blob(200_000, 7);
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    for round in 0..12 {
+        let (old, new) = (format!("{round}.0.0"), format!("{round}.0.1"));
+        assert_eq!(
+            publish(&app, &s, "racer", &old, bytes.clone())
+                .await
+                .status(),
+            201
+        );
+        let delete = app
+            .as_person(Method::DELETE, &format!("/api/firmware/racer/{old}"), &s)
+            .send();
+        let (deleted, published) =
+            tokio::join!(delete, publish(&app, &s, "racer", &new, bytes.clone()));
+        assert_eq!(deleted.expect("delete").status(), 204);
+        assert_eq!(published.status(), 201, "round {round}");
+        let download = app
+            .as_person(
+                Method::GET,
+                &format!("/api/firmware/racer/{new}/download"),
+                &s,
+            )
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(
+            download.status(),
+            200,
+            "round {round}: the new version lost its file"
+        );
+        let got = download.bytes().await.expect("bytes");
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&got)),
+            sha,
+            "round {round}"
+        );
+        let gone = app
+            .as_person(Method::DELETE, &format!("/api/firmware/racer/{new}"), &s)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(gone.status(), 204);
+        assert!(
+            stored_files(&app).is_empty(),
+            "round {round}: bytes left after the last version"
+        );
+    }
 }
