@@ -23,6 +23,40 @@ fn security_of(spec: &Value, path: &str, method: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// One operation of the spec: its method, documented path, the path with every parameter
+/// set to 1, and its document.
+struct Operation {
+    method: Method,
+    path: String,
+    concrete: String,
+    doc: Value,
+}
+
+async fn operations_of(app: &TestApp) -> Vec<Operation> {
+    let spec: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let mut all = Vec::new();
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, doc) in ops.as_object().expect("ops") {
+            all.push(Operation {
+                method: Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
+                path: path.clone(),
+                concrete: path
+                    .split('/')
+                    .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                doc: doc.clone(),
+            });
+        }
+    }
+    all
+}
+
 async fn secured_operations_refuse_anonymous_callers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let spec: Value = app
@@ -39,32 +73,26 @@ async fn secured_operations_refuse_anonymous_callers(backend: Backend) {
     assert_eq!(security_of(&spec, "/api/sensor/", "post"), ["api_key"]);
     assert!(security_of(&spec, "/api/cell/id", "get").is_empty());
     let mut checked = 0;
-    for (path, ops) in spec["paths"].as_object().expect("paths") {
-        for (method, op) in ops.as_object().expect("ops") {
-            if op["security"].as_array().is_none_or(|s| s.is_empty()) {
-                continue;
-            }
-            let concrete = path
-                .split('/')
-                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
-                .collect::<Vec<_>>()
-                .join("/");
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let res = app
-                .client
-                .request(method.clone(), app.url(&concrete))
-                .header("content-type", "application/json")
-                .body("{}")
-                .send()
-                .await
-                .expect("req");
-            assert_eq!(
-                res.status(),
-                401,
-                "{method} {path} is documented as secured but let an anonymous caller through"
-            );
-            checked += 1;
+    for op in operations_of(&app).await {
+        if op.doc["security"].as_array().is_none_or(|s| s.is_empty()) {
+            continue;
         }
+        let res = app
+            .client
+            .request(op.method.clone(), app.url(&op.concrete))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(
+            res.status(),
+            401,
+            "{} {} is documented as secured but let an anonymous caller through",
+            op.method,
+            op.path
+        );
+        checked += 1;
     }
     assert!(checked > 20, "only {checked} secured operations found");
 }
@@ -73,40 +101,27 @@ async fn secured_operations_refuse_anonymous_callers(backend: Backend) {
 /// no credentials are needed (a client with a stale token learns it at once).
 async fn every_operation_refuses_invalid_credentials(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let spec: Value = app
-        .get("/api/openapi.json")
-        .await
-        .json()
-        .await
-        .expect("json");
     let mut checked = 0;
-    for (path, ops) in spec["paths"].as_object().expect("paths") {
-        for (method, op) in ops.as_object().expect("ops") {
-            assert!(
-                op["responses"].get("401").is_some(),
-                "{method} {path} does not document 401"
-            );
-            let concrete = path
-                .split('/')
-                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
-                .collect::<Vec<_>>()
-                .join("/");
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let res = app
-                .client
-                .request(method.clone(), app.url(&concrete))
-                .header("authorization", "Bearer expired-or-forged")
-                .send()
-                .await
-                .expect("req");
-            assert_eq!(res.status(), 401, "{method} {path} took a forged token");
-            let body: Value = res.json().await.expect("a JSON error body");
-            assert_eq!(
-                body["error"]["code"], "unauthorized",
-                "{method} {path}: {body}"
-            );
-            checked += 1;
-        }
+    for op in operations_of(&app).await {
+        let (method, path) = (&op.method, &op.path);
+        assert!(
+            op.doc["responses"].get("401").is_some(),
+            "{method} {path} does not document 401"
+        );
+        let res = app
+            .client
+            .request(method.clone(), app.url(&op.concrete))
+            .header("authorization", "Bearer expired-or-forged")
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(res.status(), 401, "{method} {path} took a forged token");
+        let body: Value = res.json().await.expect("a JSON error body");
+        assert_eq!(
+            body["error"]["code"], "unauthorized",
+            "{method} {path}: {body}"
+        );
+        checked += 1;
     }
     assert!(checked > 80, "only {checked} operations found");
 }
