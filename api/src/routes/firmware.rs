@@ -490,6 +490,9 @@ pub(crate) async fn set_logger_firmware(
     Valid(body): Valid<DesiredFirmwareRequest>,
 ) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
     let logger = super::loggers::owned(&state, &caller, id).await?;
+    // A name no upload could have published is a mistake in the request, not a missing image.
+    check_name(&body.name)?;
+    check_version(&body.version)?;
     let firmware = find(&state, body.name, body.version).await?;
     let (logger_id, firmware_id) = (logger.id, firmware.id);
     state

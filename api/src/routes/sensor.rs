@@ -241,6 +241,9 @@ pub(crate) async fn read_sensor(
         ("name" = String, Query, description = "Sensor kind"),
         ("measurement" = String, Query, description = "Quantity"),
         ("cellId" = u32, Query, description = "Cell id"),
+        ("startTime" = Option<String>, Query, description = "RFC 1123"),
+        ("endTime" = Option<String>, Query, description = "RFC 1123"),
+        ("resample" = Option<String>, Query, description = "Bucket width (default hour)"),
     ),
     responses(
         (status = 200, description = "The series", body = SensorSeriesResponse),

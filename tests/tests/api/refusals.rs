@@ -161,6 +161,7 @@ async fn refusals_answer_as_documented(backend: Backend) {
         case(Owner, M::POST, "/api/logger/", Json(json!({"name": long, "userEmail": OWNER})), 422),
         case(Owner, M::POST, format!("/api/logger/{logger}/keys"), Json(json!({"name": "", "scopes": []})), 422),
         case(Owner, M::PUT, format!("/api/logger/{logger}/firmware"), Json(json!({"name": "", "version": "1"})), 422),
+        case(Owner, M::PUT, format!("/api/logger/{logger}/firmware"), Json(json!({"name": "bad name!", "version": "1"})), 422),
         case(Admin, M::PUT, format!("/api/logger/{logger}/quota"), Json(json!({"available_slots": -1})), 422),
         case(Owner, M::PUT, "/api/user", Json(json!({"first_name": long})), 422),
         case(Device, M::POST, "/api/power/", Json(json!({"logger": "", "cell": "", "ts": 1.7e9, "v": 1.0, "i": 1.0})), 422),
