@@ -58,13 +58,16 @@ pub(crate) fn locator(headers: &axum::http::HeaderMap) -> Result<Option<Locator>
             .ok()
             .and_then(|v| Locator::parse(v).ok())
             .map(Some)
-            .ok_or_else(|| {
-                ApiError::device(
-                    DeviceErrorCode::LocatorInvalid,
-                    "Loam-Locator must be 32 hex characters (16 bytes), e.g. a hash of the payload",
-                )
-            }),
+            .ok_or_else(invalid_locator),
     }
+}
+
+/// The refusal of a malformed locator, in a header or a path.
+pub(crate) fn invalid_locator() -> ApiError {
+    ApiError::device(
+        DeviceErrorCode::LocatorInvalid,
+        "a Loam-Locator is 32 hex characters (16 bytes), e.g. a hash of the payload",
+    )
 }
 
 /// Checks, stores and announces an upload; returns the signed receipt when it carried a

@@ -227,6 +227,17 @@ pub fn refresh_cookie_of(res: &reqwest::Response) -> Option<String> {
         .next()
 }
 
+/// One operation of the OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct SpecOperation {
+    /// The method, upper case (`GET`).
+    pub method: String,
+    /// The path template (`/api/cell/{cell_id}`).
+    pub path: String,
+    /// The operation object (responses, security, parameters).
+    pub doc: serde_json::Value,
+}
+
 /// A change to the configuration made before a test server starts.
 pub type ConfigTweak = Box<dyn FnOnce(&mut Config) + Send>;
 
@@ -409,6 +420,29 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// The server's OpenAPI document (`GET /api/openapi.json`), which the contract tests walk.
+    pub async fn spec(&self) -> serde_json::Value {
+        let res = self.get("/api/openapi.json").await;
+        assert_eq!(res.status(), 200, "the spec is served");
+        res.json().await.expect("the spec is JSON")
+    }
+
+    /// Every operation the spec documents, in its order.
+    pub async fn operations(&self) -> Vec<SpecOperation> {
+        let spec = self.spec().await;
+        let mut all = Vec::new();
+        for (path, item) in spec["paths"].as_object().expect("paths") {
+            for (method, doc) in item.as_object().expect("operations") {
+                all.push(SpecOperation {
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                    doc: doc.clone(),
+                });
+            }
+        }
+        all
     }
 
     /// `POST path` with a JSON body.

@@ -159,12 +159,7 @@ pub(crate) async fn get_receipt(
     caller: Caller,
     Path((id, locator)): Path<(String, String)>,
 ) -> Result<Json<ReceiptResponse>, ApiError> {
-    let locator = Locator::parse(&locator).map_err(|_| {
-        ApiError::device(
-            DeviceErrorCode::LocatorInvalid,
-            "a locator is 32 hex characters",
-        )
-    })?;
+    let locator = Locator::parse(&locator).map_err(|_| crate::uploads::invalid_locator())?;
     let missing = || ApiError::NotFound("Receipt not found".into());
     let id: u32 = id.parse().map_err(|_| missing())?;
     // The logger's own 404 is worded like the receipt's, so neither tells which was missing;

@@ -135,12 +135,7 @@ async fn canonical_spellings_redirect_with_308(backend: Backend) {
 
 async fn openapi_lists_every_routed_path_and_docs_page_serves(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let spec: Value = app
-        .get("/api/openapi.json")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let spec = app.spec().await;
     assert!(
         spec["openapi"]
             .as_str()

@@ -33,38 +33,26 @@ struct Operation {
 }
 
 async fn operations_of(app: &TestApp) -> Vec<Operation> {
-    let spec: Value = app
-        .get("/api/openapi.json")
+    app.operations()
         .await
-        .json()
-        .await
-        .expect("json");
-    let mut all = Vec::new();
-    for (path, ops) in spec["paths"].as_object().expect("paths") {
-        for (method, doc) in ops.as_object().expect("ops") {
-            all.push(Operation {
-                method: Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
-                path: path.clone(),
-                concrete: path
-                    .split('/')
-                    .map(|seg| if seg.starts_with('{') { "1" } else { seg })
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                doc: doc.clone(),
-            });
-        }
-    }
-    all
+        .into_iter()
+        .map(|op| Operation {
+            method: Method::from_bytes(op.method.as_bytes()).expect("method"),
+            concrete: op
+                .path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/"),
+            path: op.path,
+            doc: op.doc,
+        })
+        .collect()
 }
 
 async fn secured_operations_refuse_anonymous_callers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let spec: Value = app
-        .get("/api/openapi.json")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let spec = app.spec().await;
     assert_eq!(
         security_of(&spec, "/api/user", "get"),
         ["bearer", "api_key"]
