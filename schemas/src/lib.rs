@@ -8,6 +8,7 @@ pub mod errors;
 pub mod health;
 pub mod insights;
 pub mod jobs;
+pub mod lenient;
 pub mod resources;
 pub mod series;
 pub mod wire;

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::cells::CellResponse;
+use crate::lenient;
 
 /// `POST /api/cell/` as the ENTS dashboard sends it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
@@ -18,13 +19,19 @@ pub struct CreateCellRequest {
     /// Free-text location.
     #[validate(length(max = 1000))]
     pub location: String,
-    /// WGS84 latitude.
+    /// WGS84 latitude (a numeric string too, as the dashboard sends it).
     #[validate(range(min = -90.0, max = 90.0))]
+    #[serde(deserialize_with = "lenient::float")]
+    #[schema(schema_with = lenient::latitude_schema)]
     pub latitude: f64,
-    /// WGS84 longitude.
+    /// WGS84 longitude (a numeric string too).
     #[validate(range(min = -180.0, max = 180.0))]
+    #[serde(deserialize_with = "lenient::float")]
+    #[schema(schema_with = lenient::longitude_schema)]
     pub longitude: f64,
-    /// Archived flag.
+    /// Archived flag (marshmallow `Boolean` spellings too).
+    #[serde(deserialize_with = "lenient::boolean")]
+    #[schema(schema_with = lenient::boolean_schema)]
     pub archive: bool,
     /// Email of the owner (the caller's own unless the caller is an admin).
     #[serde(rename = "userEmail")]
@@ -47,13 +54,19 @@ pub struct UpdateCellRequest {
     /// New location.
     #[validate(length(max = 1000))]
     pub location: Option<String>,
-    /// New latitude.
+    /// New latitude (a numeric string too, as the dashboard's Edit Cell form sends it).
     #[validate(range(min = -90.0, max = 90.0))]
+    #[serde(default, deserialize_with = "lenient::opt_float")]
+    #[schema(schema_with = lenient::latitude_schema)]
     pub lat: Option<f64>,
-    /// New longitude.
+    /// New longitude (a numeric string too).
     #[validate(range(min = -180.0, max = 180.0))]
+    #[serde(default, deserialize_with = "lenient::opt_float")]
+    #[schema(schema_with = lenient::longitude_schema)]
     pub long: Option<f64>,
-    /// New archive flag.
+    /// New archive flag (marshmallow `Boolean` spellings too).
+    #[serde(default, deserialize_with = "lenient::opt_boolean")]
+    #[schema(schema_with = lenient::boolean_schema)]
     pub archive: Option<bool>,
     /// New public flag.
     pub public: Option<bool>,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 backend_tests!(
     cells_round_trip_in_ents_shapes,
     bad_cell_input_is_4xx_and_creates_nothing,
+    dashboard_forms_send_coordinates_as_text,
     someone_elses_resources_are_404,
     tags_and_links_follow_ents,
     sharing_never_shows_keys,
@@ -126,6 +127,64 @@ async fn bad_cell_input_is_4xx_and_creates_nothing(backend: Backend) {
         .map(|c| c.name)
         .collect();
     assert_eq!(names, ["taken"]);
+}
+
+/// The ENTS dashboard's Add Cell and Edit Cell forms send what their text fields hold: numeric
+/// strings are the numbers they spell, anything else is refused and changes nothing.
+async fn dashboard_forms_send_coordinates_as_text(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let s = app.signed_in("form@example.test").await;
+    let created = app
+        .as_person(Method::POST, "/api/cell/", &s)
+        .json(&json!({"name": "typed", "location": "x", "latitude": "36.9741", "longitude": " -122.0308", "archive": "false", "userEmail": "form@example.test"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(created.status(), 200);
+    let id = json_of(created).await["id"].as_i64().expect("id");
+    let cell_json = || async {
+        json_of(
+            app.as_person(Method::GET, &format!("/api/cell/{id}"), &s)
+                .send()
+                .await
+                .expect("req"),
+        )
+        .await
+    };
+    let cell = cell_json().await;
+    assert_eq!(
+        (&cell["latitude"], &cell["longitude"], &cell["archive"]),
+        (&json!(36.9741), &json!(-122.0308), &json!(false))
+    );
+    let edit = app
+        .as_person(Method::PUT, &format!("/api/cell/{id}"), &s)
+        .json(&json!({"lat": "36.98", "long": -122.05, "archive": 1}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(edit.status(), 200);
+    let cell = cell_json().await;
+    assert_eq!(
+        (&cell["latitude"], &cell["longitude"], &cell["archive"]),
+        (&json!(36.98), &json!(-122.05), &json!(true))
+    );
+    for bad in [
+        json!({"lat": "north"}),
+        json!({"lat": "NaN"}),
+        json!({"long": "1e999"}),
+        json!({"lat": "95"}),
+        json!({"archive": "maybe"}),
+    ] {
+        let res = app
+            .as_person(Method::PUT, &format!("/api/cell/{id}"), &s)
+            .json(&bad)
+            .send()
+            .await
+            .expect("req");
+        assert!(res.status().is_client_error(), "{bad}: {}", res.status());
+        assert!(json_of(res).await["error"]["code"].is_string(), "{bad}");
+    }
+    assert_eq!(cell_json().await, cell);
 }
 
 async fn someone_elses_resources_are_404(backend: Backend) {
