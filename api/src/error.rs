@@ -58,6 +58,10 @@ pub enum ApiError {
         "the job queue is unavailable (Redis cannot be reached); nothing was started, try again shortly"
     )]
     QueueUnavailable(String),
+    /// 503: more work is arriving than the database takes in; retry after the given seconds
+    /// (nothing of the request was stored).
+    #[error("the server is busy storing other uploads; nothing was stored, retry in {0} s")]
+    Overloaded(u64),
     /// 503: the request took longer than the configured deadline.
     #[error("the request took longer than {0} s")]
     Timeout(u64),
@@ -99,9 +103,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) | ApiError::QueueUnavailable(_) | ApiError::Timeout(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::QueueUnavailable(_)
+            | ApiError::Overloaded(_)
+            | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Ents { status, .. } => *status,
             ApiError::Device { code, .. } => {
                 StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST)
@@ -125,6 +130,7 @@ impl ApiError {
             ApiError::BadGateway(_) => "upstream_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::QueueUnavailable(_) => "queue_unavailable",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Timeout(_) => "timeout",
             ApiError::Ents { .. } => "ents",
             ApiError::Device { code, .. } => code.as_str(),
@@ -174,7 +180,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let code = self.code();
         let retry_after = match &self {
-            ApiError::TooManyRequests(seconds) => Some(*seconds),
+            ApiError::TooManyRequests(seconds) | ApiError::Overloaded(seconds) => Some(*seconds),
             _ => None,
         };
         let (message, details, cause) = match self {
@@ -228,6 +234,10 @@ impl From<DbError> for ApiError {
         match err {
             DbError::NotFound => ApiError::NotFound("not found".into()),
             DbError::Unavailable(why) => ApiError::Unavailable(format!("database: {why}")),
+            DbError::Contention(why) => {
+                tracing::warn!(cause = %why, "write contention outlasted its retries");
+                ApiError::Overloaded(1)
+            }
             DbError::UniqueViolation { constraint } => ApiError::Conflict(match constraint {
                 Some(name) => format!("already exists ({name})"),
                 None => "already exists".into(),

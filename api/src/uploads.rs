@@ -307,13 +307,17 @@ type Pending = (
 
 /// Most uploads one commit carries.
 const BATCH: usize = 64;
-/// Commits in flight at once.
+/// Commits in flight at once. Batches lock in one global order (see `loam_db::group_commit`),
+/// so writers wait for each other on shared rows but never deadlock.
 const WRITERS: usize = 4;
+/// Uploads that may wait for a writer; past this the database is falling behind and uploads
+/// are refused with 503 and `Retry-After` (about a second of work at full speed).
+const QUEUE: usize = 4096;
 
 impl CommitQueue {
     /// Starts the writer tasks (needs a Tokio runtime).
     pub fn start(db: loam_db::Db) -> Self {
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Pending>(4096);
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Pending>(QUEUE);
         let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..WRITERS {
             let (db, receiver) = (db.clone(), std::sync::Arc::clone(&receiver));
@@ -340,7 +344,9 @@ impl CommitQueue {
         Self { sender }
     }
 
-    /// Stores one upload; resolves after the commit that holds it.
+    /// Stores one upload; resolves after the commit that holds it. When [`QUEUE`] uploads are
+    /// already waiting (the database is slower than the arrivals), answers 503 with
+    /// `Retry-After` at once instead of queueing without bound.
     pub async fn store(
         &self,
         upload: loam_db::measurements::Upload,
@@ -348,9 +354,13 @@ impl CommitQueue {
     ) -> Result<Result<loam_db::measurements::Stored, StoreError>, ApiError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.sender
-            .send((upload, now, reply))
-            .await
-            .map_err(|_| ApiError::Unavailable("the upload queue is shut down".into()))?;
+            .try_send((upload, now, reply))
+            .map_err(|err| match err {
+                tokio::sync::mpsc::error::TrySendError::Full(_) => ApiError::Overloaded(1),
+                tokio::sync::mpsc::error::TrySendError::Closed(_) => {
+                    ApiError::Unavailable("the upload queue is shut down".into())
+                }
+            })?;
         answer.await.map_err(|_| {
             ApiError::Internal(anyhow::anyhow!(
                 "the upload writer stopped before answering"
@@ -363,7 +373,7 @@ async fn commit(db: &loam_db::Db, batch: Vec<Pending>) {
     let now = batch.first().map_or_else(loam_db::now, |p| p.1);
     let (uploads, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(u, _, r)| (u, r)).unzip();
     match db
-        .run(move |c| loam_db::measurements::store_many(c, &uploads, now))
+        .run(move |c| loam_db::group_commit::store_batch(c, &uploads, now))
         .await
     {
         Ok(results) => {
@@ -374,9 +384,11 @@ async fn commit(db: &loam_db::Db, batch: Vec<Pending>) {
         Err(err) => {
             tracing::warn!(error = %err, size = replies.len(), "a group commit failed; its uploads are refused");
             for reply in replies {
-                let _ = reply.send(Err(StoreError::Db(loam_db::DbError::Unavailable(
-                    err.to_string(),
-                ))));
+                let why = match &err {
+                    loam_db::DbError::Contention(why) => loam_db::DbError::Contention(why.clone()),
+                    other => loam_db::DbError::Unavailable(other.to_string()),
+                };
+                let _ = reply.send(Err(StoreError::Db(why)));
             }
         }
     }

@@ -100,10 +100,31 @@ fn save(conn: &mut DbConn, enrolment: &Enrolment) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Takes `slots` from an enrolment inside the caller's transaction.
-pub(crate) fn charge(conn: &mut DbConn, logger_id: i32, slots: i64) -> Result<(), DbError> {
+/// Locks the enrolments of these loggers for the rest of the transaction, in logger order (the
+/// group commit's lock order; SQLite's write transactions are serialized already): (logger,
+/// slots left, expiry) for those enrolled.
+pub(crate) fn lock_many(
+    conn: &mut DbConn,
+    logger_ids: &[i32],
+) -> Result<Vec<(i32, i64, NaiveDateTime)>, DbError> {
+    let query = device_enrolments::table
+        .filter(device_enrolments::logger_id.eq_any(logger_ids))
+        .order(device_enrolments::logger_id)
+        .select((
+            device_enrolments::logger_id,
+            device_enrolments::available_slots,
+            device_enrolments::quota_expiry,
+        ));
+    Ok(match conn {
+        DbConn::Postgres(pg) => query.for_update().load(pg)?,
+        DbConn::Sqlite(_) => query.load(conn)?,
+    })
+}
+
+/// Adds `delta` slots (negative to charge) to an enrolment inside the caller's transaction.
+pub(crate) fn adjust_slots(conn: &mut DbConn, logger_id: i32, delta: i64) -> Result<(), DbError> {
     diesel::update(device_enrolments::table.find(logger_id))
-        .set(device_enrolments::available_slots.eq(device_enrolments::available_slots - slots))
+        .set(device_enrolments::available_slots.eq(device_enrolments::available_slots + delta))
         .execute(conn)?;
     Ok(())
 }
@@ -121,10 +142,12 @@ pub fn find_receipt(
         .optional()?)
 }
 
-/// Records a receipt inside the caller's transaction.
-pub(crate) fn insert_receipt(conn: &mut DbConn, receipt: &UploadReceipt) -> Result<(), DbError> {
-    diesel::insert_into(upload_receipts::table)
+/// Records a receipt inside the caller's transaction; false when (logger, locator) is taken (a
+/// concurrent transaction committed it first).
+pub(crate) fn insert_receipt(conn: &mut DbConn, receipt: &UploadReceipt) -> Result<bool, DbError> {
+    let inserted = crate::on_backend!(conn, c => diesel::insert_into(upload_receipts::table)
         .values(receipt)
-        .execute(conn)?;
-    Ok(())
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted > 0)
 }

@@ -8,6 +8,10 @@ pub enum DbError {
     /// The database cannot be reached now; retrying later may work (readiness turns 503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Concurrent writers got in each other's way (a deadlock, a serialization failure, a lock
+    /// timeout, SQLite's busy file); the same work retried shortly succeeds.
+    #[error("write contention: {0}")]
+    Contention(String),
     /// The row the caller asked for does not exist.
     #[error("row not found")]
     NotFound,
@@ -51,6 +55,12 @@ impl From<DieselError> for DbError {
                     DatabaseErrorKind::ClosedConnection => {
                         DbError::Unavailable(info.message().to_owned())
                     }
+                    DatabaseErrorKind::SerializationFailure => {
+                        DbError::Contention(info.message().to_owned())
+                    }
+                    _ if is_contention(info.message()) => {
+                        DbError::Contention(info.message().to_owned())
+                    }
                     other => DbError::Query(DieselError::DatabaseError(other, info)),
                 }
             }
@@ -59,6 +69,25 @@ impl From<DieselError> for DbError {
             }
             other => DbError::Query(other),
         }
+    }
+}
+
+/// Messages of transient conflicts that diesel reports without a kind of their own: Postgres's
+/// deadlock and lock-timeout errors and SQLite's busy file.
+fn is_contention(message: &str) -> bool {
+    const SIGNS: [&str; 4] = [
+        "deadlock detected",
+        "lock timeout",
+        "database is locked",
+        "could not serialize access",
+    ];
+    SIGNS.iter().any(|sign| message.contains(sign))
+}
+
+impl DbError {
+    /// Whether retrying the same transaction soon is the right answer.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DbError::Contention(_))
     }
 }
 

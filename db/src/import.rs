@@ -35,10 +35,15 @@ pub fn insert(
     now: NaiveDateTime,
     after_batch: &mut dyn FnMut(usize) -> Result<(), DbError>,
 ) -> Result<usize, DbError> {
-    crate::measurements::lock_parents(conn, &[cell_id], &[logger_id]).map_err(|e| match e {
-        crate::measurements::StoreError::Db(e) => e,
-        other => DbError::Aborted(other.to_string()),
-    })?;
+    let (cells, loggers) = crate::group_commit::hold_parents(conn, &[cell_id], &[logger_id])?;
+    if !cells.contains(&cell_id) {
+        return Err(DbError::Aborted(format!("cell {cell_id} does not exist")));
+    }
+    if !loggers.contains(&logger_id) {
+        return Err(DbError::Aborted(format!(
+            "logger {logger_id} does not exist"
+        )));
+    }
     let mut new = 0;
     let mut done = 0;
     for chunk in rows.chunks(BATCH) {
@@ -69,10 +74,11 @@ pub fn insert(
                         power.into_iter().chain(teros)
                     })
                     .collect();
-                crate::measurements::insert_rows(conn, &rows, now).map_err(|e| match e {
-                    crate::measurements::StoreError::Db(e) => e,
-                    other => DbError::Aborted(other.to_string()),
-                })?
+                let rows: Vec<&NewRow> = rows.iter().collect();
+                crate::group_commit::write_rows(conn, &rows, now)?
+                    .into_iter()
+                    .filter(|new| *new)
+                    .count()
             }
         };
         done += chunk.len();

@@ -1,6 +1,7 @@
 //! Hourly and daily rollups: sums and counts per bucket, updated in the transaction that stores
 //! the rows (only for rows that were new, so retries add nothing), read back for the full
-//! buckets of a resampled range.
+//! buckets of a resampled range. Each write sums a batch per bucket first and upserts the
+//! buckets in key order, one statement per table: the last lock phase of the group commit.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -28,17 +29,6 @@ fn part(v: Option<f64>) -> (i64, f64) {
         Some(v) => (1, v),
         None => (0, 0.0),
     }
-}
-
-/// Adds one power row (volts, amps) to its hour and day.
-pub(crate) fn add_power(
-    conn: &mut DbConn,
-    cell_id: i32,
-    ts: NaiveDateTime,
-    v: Option<f64>,
-    i: Option<f64>,
-) -> Result<(), DbError> {
-    add_power_many(conn, &[(cell_id, None, ts, v, i)])
 }
 
 /// Adds many new power rows `(cell, logger, ts, volts, amps)` in one statement, summed per
@@ -133,6 +123,7 @@ fn upsert_power_pg(pg: &mut diesel::PgConnection, sums: Sums<3>) -> Result<(), D
         "INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p)
          SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
                               $6::int8[], $7::float8[], $8::int8[], $9::float8[])
+         ORDER BY 1, 2, 3
          ON CONFLICT (cell_id, width, bucket) DO UPDATE SET
              n_v = power_rollups.n_v + excluded.n_v, sum_v = power_rollups.sum_v + excluded.sum_v,
              n_i = power_rollups.n_i + excluded.n_i, sum_i = power_rollups.sum_i + excluded.sum_i,
@@ -162,6 +153,7 @@ fn upsert_teros_pg(pg: &mut diesel::PgConnection, sums: Sums<4>) -> Result<(), D
          SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
                               $6::int8[], $7::float8[], $8::int8[], $9::float8[],
                               $10::int8[], $11::float8[])
+         ORDER BY 1, 2, 3
          ON CONFLICT (cell_id, width, bucket) DO UPDATE SET
              n_vwc = teros_rollups.n_vwc + excluded.n_vwc,
              sum_vwc = teros_rollups.sum_vwc + excluded.sum_vwc,
@@ -190,16 +182,6 @@ fn upsert_teros_pg(pg: &mut diesel::PgConnection, sums: Sums<4>) -> Result<(), D
 /// VWC in (0, 1] is a fraction; rollups sum percent, so averages come out in percent.
 fn vwc_percent(v: Option<f64>) -> Option<f64> {
     v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
-}
-
-/// Adds one TEROS row `[vwc, raw_vwc, temp, ec]` to its hour and day.
-pub(crate) fn add_teros(
-    conn: &mut DbConn,
-    cell_id: i32,
-    ts: NaiveDateTime,
-    values: [Option<f64>; 4],
-) -> Result<(), DbError> {
-    add_teros_many(conn, &[(cell_id, ts, values)])
 }
 
 /// Adds many new TEROS rows `(cell, ts, [vwc, raw_vwc, temp, ec])` in one statement, summed per
@@ -277,29 +259,62 @@ pub(crate) fn add_teros_many(
     Ok(())
 }
 
-/// Adds one generic value to its hour and day.
-pub(crate) fn add_value(
+/// Adds many new generic values `(series, ts, value)` in one statement, summed per bucket
+/// first.
+pub(crate) fn add_values_many(
     conn: &mut DbConn,
-    sensor_id: i32,
-    ts: NaiveDateTime,
-    value: Option<f64>,
+    rows: &[(i32, NaiveDateTime, Option<f64>)],
 ) -> Result<(), DbError> {
-    let (n, total) = part(value);
-    for width in WIDTHS {
-        let row = (
-            dr::sensor_id.eq(sensor_id),
-            dr::width.eq(width),
-            dr::bucket.eq(bucket(ts, width)),
-            dr::n.eq(n),
-            dr::total.eq(total),
-        );
-        crate::on_backend!(conn, c => diesel::insert_into(dr::table)
-            .values(row)
-            .on_conflict((dr::sensor_id, dr::width, dr::bucket))
-            .do_update()
-            .set((dr::n.eq(dr::n + excluded(dr::n)), dr::total.eq(dr::total + excluded(dr::total))))
-            .execute(c))?;
+    let mut sums: Sums<1> = Sums::new();
+    for (sensor, ts, value) in rows {
+        for width in WIDTHS {
+            let entry = sums
+                .entry((*sensor, width, bucket(*ts, width)))
+                .or_default();
+            let (n, total) = part(*value);
+            entry[0].0 += n;
+            entry[0].1 += total;
+        }
     }
+    if sums.is_empty() {
+        return Ok(());
+    }
+    if let DbConn::Postgres(pg) = conn {
+        use diesel::sql_types::{Array, BigInt, Double, Integer};
+        let (series, widths, buckets, [n], [total]) = columns(sums);
+        diesel::sql_query(
+            "INSERT INTO data_rollups (sensor_id, width, bucket, n, total)
+             SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[])
+             ORDER BY 1, 2, 3
+             ON CONFLICT (sensor_id, width, bucket) DO UPDATE SET
+                 n = data_rollups.n + excluded.n, total = data_rollups.total + excluded.total",
+        )
+        .bind::<Array<Integer>, _>(series)
+        .bind::<Array<Integer>, _>(widths)
+        .bind::<Array<BigInt>, _>(buckets)
+        .bind::<Array<BigInt>, _>(n)
+        .bind::<Array<Double>, _>(total)
+        .execute(pg)?;
+        return Ok(());
+    }
+    let values: Vec<_> = sums
+        .into_iter()
+        .map(|((sensor, width, b), [(n, total)])| {
+            (
+                dr::sensor_id.eq(sensor),
+                dr::width.eq(width),
+                dr::bucket.eq(b),
+                dr::n.eq(n),
+                dr::total.eq(total),
+            )
+        })
+        .collect();
+    crate::on_backend!(conn, c => diesel::insert_into(dr::table)
+        .values(&values)
+        .on_conflict((dr::sensor_id, dr::width, dr::bucket))
+        .do_update()
+        .set((dr::n.eq(dr::n + excluded(dr::n)), dr::total.eq(dr::total + excluded(dr::total))))
+        .execute(c))?;
     Ok(())
 }
 
