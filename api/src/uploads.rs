@@ -307,19 +307,22 @@ type Pending = (
 
 /// Most uploads one commit carries.
 const BATCH: usize = 64;
-/// Commits in flight at once. Batches lock in one global order (see `loam_db::group_commit`),
-/// so writers wait for each other on shared rows but never deadlock.
+/// Commits in flight at once on Postgres. Batches lock in one global order (see
+/// `loam_db::group_commit`), so writers wait for each other on shared rows but never deadlock.
 const WRITERS: usize = 4;
-/// Uploads that may wait for a writer; past this the database is falling behind and uploads
-/// are refused with 503 and `Retry-After` (about a second of work at full speed).
-const QUEUE: usize = 4096;
 
 impl CommitQueue {
-    /// Starts the writer tasks (needs a Tokio runtime).
-    pub fn start(db: loam_db::Db) -> Self {
-        let (sender, receiver) = tokio::sync::mpsc::channel::<Pending>(QUEUE);
+    /// Starts the writer tasks (needs a Tokio runtime); at most `queue` uploads wait for them.
+    pub fn start(db: loam_db::Db, queue: usize) -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Pending>(queue.max(1));
+        // SQLite has one writer at a time whatever we do: one task with larger batches beats
+        // several taking turns on the file lock.
+        let writers = match db.backend() {
+            loam_db::Backend::Sqlite => 1,
+            loam_db::Backend::Postgres => WRITERS,
+        };
         let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
-        for _ in 0..WRITERS {
+        for _ in 0..writers {
             let (db, receiver) = (db.clone(), std::sync::Arc::clone(&receiver));
             tokio::spawn(async move {
                 loop {
@@ -344,9 +347,9 @@ impl CommitQueue {
         Self { sender }
     }
 
-    /// Stores one upload; resolves after the commit that holds it. When [`QUEUE`] uploads are
-    /// already waiting (the database is slower than the arrivals), answers 503 with
-    /// `Retry-After` at once instead of queueing without bound.
+    /// Stores one upload; resolves after the commit that holds it. When the queue is full
+    /// (the database is slower than the arrivals), answers 503 with `Retry-After` at once
+    /// instead of waiting without bound.
     pub async fn store(
         &self,
         upload: loam_db::measurements::Upload,

@@ -1,6 +1,9 @@
-//! `loam-bench`: starts the real `loam` binary on a fresh Postgres database and measures
-//! 1. protobuf uploads with a device key at concurrency 1, 8 and 32 for a fixed time — uploads/s,
-//!    p50/p99 latency — then checks in the database that every acknowledged row is stored once;
+//! `loam-bench`: starts the real `loam` binary (compatibility mode, so ENTS firmware's anonymous
+//! uploads are measured too) on a fresh Postgres database and measures
+//! 1. ingest: the matrix of `ingest.rs` — six upload patterns (one hot cell, a real logger's
+//!    power + TEROS, generic messages, 100 cells, TTN webhooks, late data) at concurrency 1, 8,
+//!    32 and 128 — uploads/s, rows/s, p50/p99, non-2xx, rows lost, deadlocks — each checked in
+//!    the database;
 //! 2. reads of a year of power data (1,000,000 rows by default) with `resample=hour|day|none` —
 //!    p50/p95 latency — and the server's memory (idle RSS, peak RSS after the raw year read);
 //! 3. jobs: `loam export` of that year (rows/s, peak RSS of a quarter and of the whole year, to
@@ -18,6 +21,8 @@ use clap::Parser;
 use loam_db::Db;
 use prost::Message;
 
+mod ingest;
+
 /// Benchmarks a Loam binary against Postgres.
 #[derive(Parser)]
 struct Args {
@@ -31,12 +36,18 @@ struct Args {
         default_value = "postgres://root@127.0.0.1:5432/postgres"
     )]
     pg: String,
-    /// Seconds per upload concurrency level.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds per line of the ingest matrix.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Upload concurrency levels.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
     concurrency: Vec<usize>,
+    /// Ingest patterns to run (power, logger, generic, cells100, ttn, late).
+    #[arg(long, value_delimiter = ',', default_values_t = ingest::PATTERNS.map(String::from))]
+    patterns: Vec<String>,
+    /// Parts to run: ingest, reads, jobs (jobs needs reads).
+    #[arg(long, value_delimiter = ',', default_value = "ingest,reads,jobs")]
+    parts: Vec<String>,
     /// Power rows seeded for the read benchmark (spread over one year).
     #[arg(long, default_value_t = 1_000_000)]
     read_rows: i64,
@@ -82,22 +93,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[idx].as_secs_f64() * 1000.0
 }
 
-fn power_frame(ts: u32, cell: i64, logger: i64, v: f64, i: f64) -> Vec<u8> {
-    use loam_ingest::pb;
-    pb::Measurement {
-        meta: Some(pb::MeasurementMetadata {
-            cell_id: cell as u32,
-            logger_id: logger as u32,
-            ts,
-        }),
-        measurement: Some(pb::measurement::Measurement::Power(pb::PowerMeasurement {
-            voltage: v,
-            current: i,
-        })),
-    }
-    .encode_to_vec()
-}
-
 async fn start(
     args: &Args,
     database_url: &str,
@@ -119,6 +114,7 @@ async fn start(
         .env("LOAM_LOG", "warn")
         .env("LOAM_DB_POOL_SIZE", "32")
         .env("LOAM_AUTH_FAILURES_PER_MINUTE", "1000")
+        .env("LOAM_ENTS_COMPAT", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -217,89 +213,6 @@ async fn cell(http: &reqwest::Client, base: &str, site: &Site, name: &str) -> an
     post_json(http, format!("{base}/api/cell/"), Some(&site.token), body).await?["id"]
         .as_i64()
         .context("cell id")
-}
-
-async fn uploads(
-    args: &Args,
-    server: &Server,
-    db: &Db,
-    http: &reqwest::Client,
-    site: &Site,
-) -> anyhow::Result<()> {
-    println!(
-        "uploads (protobuf power, device key, {} s per level)",
-        args.seconds
-    );
-    println!(
-        "{:>11} {:>10} {:>9} {:>9} {:>8} {:>7} {:>9}",
-        "concurrency", "uploads/s", "p50 ms", "p99 ms", "non-2xx", "stored", "dupes"
-    );
-    for &level in &args.concurrency {
-        let cell_id = cell(http, &server.base, site, &format!("bench-uploads-{level}")).await?;
-        let deadline = Instant::now() + Duration::from_secs(args.seconds);
-        let url = Arc::new(format!("{}/api/sensor/", server.base));
-        let key = Arc::new(site.key.clone());
-        let mut workers = Vec::new();
-        for worker in 0..level {
-            let (http, url, key, logger) = (
-                http.clone(),
-                Arc::clone(&url),
-                Arc::clone(&key),
-                site.logger,
-            );
-            workers.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failures = 0u64;
-                let mut seq = 0u32;
-                // Unique device times per worker: 2021 onwards, one-second steps.
-                let base_ts = 1_609_459_200u32 + worker as u32 * 1_000_000;
-                while Instant::now() < deadline {
-                    let body = power_frame(base_ts + seq, cell_id, logger, 0.5, 0.001);
-                    seq += 1;
-                    let started = Instant::now();
-                    let res = http
-                        .post(url.as_str())
-                        .header("content-type", "application/octet-stream")
-                        .header("x-api-key", key.as_str())
-                        .body(body)
-                        .send()
-                        .await;
-                    match res {
-                        Ok(r) if r.status().is_success() => latencies.push(started.elapsed()),
-                        _ => failures += 1,
-                    }
-                }
-                (latencies, failures)
-            }));
-        }
-        let mut latencies = Vec::new();
-        let mut failures = 0;
-        for w in workers {
-            let (l, f) = w.await?;
-            latencies.extend(l);
-            failures += f;
-        }
-        latencies.sort();
-        let ok = latencies.len() as i64;
-        let cell32 = i32::try_from(cell_id)?;
-        let (stored, distinct) = db
-            .run(move |c| loam_db::bench::power_counts(c, cell32))
-            .await?;
-        println!(
-            "{:>11} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>7} {:>9}",
-            level,
-            ok as f64 / args.seconds as f64,
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.99),
-            failures,
-            if stored == ok { "all" } else { "MISSING" },
-            stored - distinct,
-        );
-        if stored != ok {
-            bail!("{ok} uploads were acknowledged but {stored} rows are stored");
-        }
-    }
-    Ok(())
 }
 
 async fn reads(
@@ -532,12 +445,28 @@ async fn main() -> anyhow::Result<()> {
         println!("loam {} on Postgres; idle RSS {idle:.1} MiB\n", args.loam);
         let db = Db::connect_postgres(&url, 2)?;
         let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(256)
             .build()?;
         let site = site(&http, &server.base).await?;
-        uploads(&args, &server, &db, &http, &site).await?;
-        let cell = reads(&args, &server, &db, &http, &site).await?;
-        jobs(&args, &url, &data_dir, &http, &server, &site, cell).await?;
+        let part = |name: &str| args.parts.iter().any(|p| p == name);
+        if part("ingest") {
+            ingest::matrix(
+                &server,
+                &db,
+                &http,
+                &site,
+                &args.patterns,
+                &args.concurrency,
+                args.seconds,
+            )
+            .await?;
+        }
+        if part("reads") {
+            let cell = reads(&args, &server, &db, &http, &site).await?;
+            if part("jobs") {
+                jobs(&args, &url, &data_dir, &http, &server, &site, cell).await?;
+            }
+        }
         anyhow::Ok(())
     }
     .await;

@@ -137,6 +137,11 @@ pub struct Config {
     #[arg(long, env = "LOAM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
+    /// Uploads that may wait for the database at once; past it uploads get 503 with
+    /// `Retry-After` instead of waiting without bound.
+    #[arg(long, env = "LOAM_UPLOAD_QUEUE", default_value_t = 4096)]
+    pub upload_queue: usize,
+
     /// Hours a job's file (an export) is kept before the periodic cleanup deletes it.
     #[arg(long, env = "LOAM_ARTIFACT_TTL_HOURS", default_value_t = 72)]
     pub artifact_ttl_hours: u64,
@@ -482,6 +487,13 @@ impl Config {
                 name: "LOAM_DB_POOL_SIZE",
                 rule: "between 1 and 1000",
                 value: self.db_pool_size.to_string(),
+            });
+        }
+        if self.upload_queue == 0 || self.upload_queue > 1_000_000 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_UPLOAD_QUEUE",
+                rule: "between 1 and 1000000",
+                value: self.upload_queue.to_string(),
             });
         }
         if self.request_timeout_secs == 0 {

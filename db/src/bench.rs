@@ -56,3 +56,47 @@ pub fn power_counts(conn: &mut DbConn, cell_id: i32) -> Result<(i64, i64), DbErr
         .len();
     Ok((total, i64::try_from(distinct).unwrap_or(i64::MAX)))
 }
+
+/// Measurement rows (power, TEROS and generic values) stored for these cells: after an ingest
+/// run, every acknowledged row must be among them.
+pub fn row_count(conn: &mut DbConn, cell_ids: &[i32]) -> Result<i64, DbError> {
+    use crate::schema::{data, power_data, sensors, teros_data};
+    use diesel::prelude::*;
+    let power: i64 = power_data::table
+        .filter(power_data::cell_id.eq_any(cell_ids))
+        .count()
+        .get_result(conn)?;
+    let teros: i64 = teros_data::table
+        .filter(teros_data::cell_id.eq_any(cell_ids))
+        .count()
+        .get_result(conn)?;
+    let values: i64 = data::table
+        .inner_join(sensors::table)
+        .filter(sensors::cell_id.eq_any(cell_ids))
+        .count()
+        .get_result(conn)?;
+    Ok(power + teros + values)
+}
+
+/// Deadlocks Postgres has detected in this database since its statistics were reset.
+pub fn deadlocks(conn: &mut DbConn) -> Result<i64, DbError> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        deadlocks: i64,
+    }
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(0);
+    };
+    let row: Count = diesel::sql_query(
+        "SELECT coalesce(deadlocks, 0) AS deadlocks FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .get_result(pg)?;
+    Ok(row.deadlocks)
+}
+
+/// Every rollup of a cell that differs from what its raw rows give (empty when exact).
+pub fn rollup_mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>, DbError> {
+    crate::rollups::mismatches(conn, cell_id)
+}

@@ -395,3 +395,124 @@ pub(crate) fn values(
         .select((dr::bucket, dr::n, dr::total))
         .load(conn)?)
 }
+
+/// Every rollup of a cell recomputed from its raw rows and compared with the stored one: the
+/// differences, described (empty when the rollups are exact). For tests and the benchmark.
+pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>, DbError> {
+    use crate::schema::{data, power_data, sensors, teros_data};
+    let mut out = Vec::new();
+    let power: Vec<NewPower> = power_data::table
+        .filter(power_data::cell_id.eq(cell_id))
+        .select((
+            power_data::cell_id,
+            power_data::logger_id,
+            power_data::ts,
+            power_data::voltage,
+            power_data::current,
+        ))
+        .load(conn)?;
+    let mut want: Sums<3> = Sums::new();
+    for (cell, _, ts, v, i) in &power {
+        for width in WIDTHS {
+            let entry = want.entry((*cell, width, bucket(*ts, width))).or_default();
+            let parts = [part(*v), part(*i), part(v.zip(*i).map(|(v, i)| v * i))];
+            for (slot, (n, s)) in entry.iter_mut().zip(parts) {
+                slot.0 += n;
+                slot.1 += s;
+            }
+        }
+    }
+    let mut have: Sums<3> = Sums::new();
+    for width in WIDTHS {
+        for (b, parts) in self::power(conn, cell_id, width, i64::MIN, i64::MAX)? {
+            have.insert((cell_id, width, b), parts);
+        }
+    }
+    compare("power", &want, &have, &mut out);
+    let teros: Vec<(
+        i32,
+        NaiveDateTime,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<i32>,
+    )> = teros_data::table
+        .filter(teros_data::cell_id.eq(cell_id))
+        .select((
+            teros_data::cell_id,
+            teros_data::ts,
+            teros_data::vwc,
+            teros_data::raw_vwc,
+            teros_data::temp,
+            teros_data::ec,
+        ))
+        .load(conn)?;
+    let mut want: Sums<4> = Sums::new();
+    for (cell, ts, vwc, raw, temp, ec) in &teros {
+        for width in WIDTHS {
+            let entry = want.entry((*cell, width, bucket(*ts, width))).or_default();
+            let parts = [
+                part(vwc_percent(*vwc)),
+                part(*raw),
+                part(*temp),
+                part(ec.map(f64::from)),
+            ];
+            for (slot, (n, s)) in entry.iter_mut().zip(parts) {
+                slot.0 += n;
+                slot.1 += s;
+            }
+        }
+    }
+    let mut have: Sums<4> = Sums::new();
+    for width in WIDTHS {
+        for (b, parts) in self::teros(conn, cell_id, width, i64::MIN, i64::MAX)? {
+            have.insert((cell_id, width, b), parts);
+        }
+    }
+    compare("teros", &want, &have, &mut out);
+    let series: Vec<i32> = sensors::table
+        .filter(sensors::cell_id.eq(cell_id))
+        .select(sensors::id)
+        .load(conn)?;
+    for sensor in series {
+        let rows: Vec<(NaiveDateTime, Option<f64>)> = data::table
+            .filter(data::sensor_id.eq(sensor))
+            .select((data::ts, data::float_val))
+            .load(conn)?;
+        let mut want: Sums<1> = Sums::new();
+        for (ts, value) in &rows {
+            for width in WIDTHS {
+                let entry = want.entry((sensor, width, bucket(*ts, width))).or_default();
+                let (n, s) = part(*value);
+                entry[0].0 += n;
+                entry[0].1 += s;
+            }
+        }
+        let mut have: Sums<1> = Sums::new();
+        for width in WIDTHS {
+            for (b, n, total) in values(conn, sensor, width, i64::MIN, i64::MAX)? {
+                have.insert((sensor, width, b), [(n, total)]);
+            }
+        }
+        compare(&format!("series {sensor}"), &want, &have, &mut out);
+    }
+    Ok(out)
+}
+
+fn compare<const N: usize>(what: &str, want: &Sums<N>, have: &Sums<N>, out: &mut Vec<String>) {
+    let keys: std::collections::BTreeSet<_> = want.keys().chain(have.keys()).collect();
+    for key in keys {
+        let (w, h) = (want.get(key), have.get(key));
+        let same = match (w, h) {
+            (Some(w), Some(h)) => w.iter().zip(h).all(|((wn, ws), (hn, hs))| {
+                wn == hn && (ws - hs).abs() <= 1e-9 * ws.abs().max(1.0)
+            }),
+            // A bucket whose rows are all gone may keep an empty rollup.
+            (None, Some(h)) => h.iter().all(|(n, _)| *n == 0),
+            _ => false,
+        };
+        if !same {
+            out.push(format!("{what} {key:?}: rows give {w:?}, rollup has {h:?}"));
+        }
+    }
+}

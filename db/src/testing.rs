@@ -37,3 +37,20 @@ fn check_name(name: &str) -> Result<(), DbError> {
         )))
     }
 }
+
+/// Holds the measurement tables against writes until `release` receives (or its sender drops),
+/// as a long transaction of another client would: uploads wait behind it. For tests of
+/// backpressure; the caller runs this on a blocking thread with its own connection.
+pub fn hold_measurement_writes(
+    conn: &mut crate::DbConn,
+    release: std::sync::mpsc::Receiver<()>,
+) -> Result<(), DbError> {
+    crate::write_transaction(conn, |conn| {
+        if let crate::DbConn::Postgres(pg) = conn {
+            pg.batch_execute("LOCK TABLE power_data, teros_data, data IN EXCLUSIVE MODE")?;
+        }
+        // SQLite: the write transaction already holds the file's write lock.
+        let _ = release.recv();
+        Ok::<_, DbError>(())
+    })
+}

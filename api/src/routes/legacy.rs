@@ -43,6 +43,7 @@ async fn store(state: &AppState, caller: &Caller, row: Row) -> Result<(), ApiErr
         (status = 401, description = "A device key is required (outside compatibility mode)", body = ErrorResponse),
         (status = 404, description = "The cell or logger does not exist", body = ErrorResponse),
         (status = 422, description = "A field is missing or invalid", body = ErrorResponse),
+        (status = 503, description = "overloaded: the upload queue is full; nothing was stored, retry after Retry-After seconds", body = ErrorResponse),
     ))]
 pub(crate) async fn insert_power(
     State(state): State<AppState>,
@@ -99,6 +100,7 @@ pub(crate) async fn insert_power(
         (status = 401, description = "A device key is required (outside compatibility mode)", body = ErrorResponse),
         (status = 404, description = "The cell does not exist", body = ErrorResponse),
         (status = 422, description = "A field is missing or invalid", body = ErrorResponse),
+        (status = 503, description = "overloaded: the upload queue is full; nothing was stored, retry after Retry-After seconds", body = ErrorResponse),
     ))]
 pub(crate) async fn insert_teros(
     State(state): State<AppState>,

@@ -112,6 +112,7 @@ impl UploadError {
         (status = 409, description = "locator_reused: the Loam-Locator names another body of this logger", body = ErrorResponse),
         (status = 429, description = "quota_exhausted / quota_expired: the enrolled logger's upload quota is used up or lapsed", body = ErrorResponse),
         (status = 415, description = "Neither application/octet-stream nor application/json", body = ErrorResponse),
+        (status = 503, description = "overloaded: more uploads are waiting for the database than LOAM_UPLOAD_QUEUE; nothing was stored, retry after Retry-After seconds", body = ErrorResponse),
         (status = 501, description = "Legacy: unknown cell or logger (protobuf Response = ERROR, bytes 08 01)", content_type = "application/octet-stream"),
     ))]
 pub(crate) async fn upload_sensor(
@@ -188,6 +189,7 @@ pub(crate) async fn upload_sensor(
         (status = 415, description = "Not application/json", body = ErrorResponse),
         (status = 429, description = "quota_exhausted / quota_expired", body = ErrorResponse),
         (status = 501, description = "Unknown cell or logger (bytes 08 01)", content_type = "application/octet-stream"),
+        (status = 503, description = "overloaded: the upload queue is full; nothing was stored, retry after Retry-After seconds", body = ErrorResponse),
     ))]
 pub(crate) async fn upload_sensor_json(
     State(state): State<AppState>,
