@@ -13,13 +13,11 @@
 //! `cargo run --release -p loam-bench -- --loam target/release/loam` (see README, "Benchmarks").
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use loam_db::Db;
-use prost::Message;
 
 mod ingest;
 

@@ -52,7 +52,7 @@ pub fn parse_http_date(text: &str) -> Option<NaiveDateTime> {
     ];
     let month = MONTHS
         .iter()
-        .position(|m| month.len() >= 3 && m.eq_ignore_ascii_case(&month[..3]))?
+        .position(|m| month.get(..3).is_some_and(|p| m.eq_ignore_ascii_case(p)))?
         as u32
         + 1;
     let mut year: i32 = year.parse().ok()?;
@@ -82,16 +82,18 @@ pub fn parse_http_date(text: &str) -> Option<NaiveDateTime> {
             "PST" => -8 * 60,
             "PDT" => -7 * 60,
             numeric => {
-                let (sign, digits) = match numeric.as_bytes().first()? {
-                    b'+' => (1, &numeric[1..]),
-                    b'-' => (-1, &numeric[1..]),
-                    _ => return None,
+                let (sign, digits) = if let Some(digits) = numeric.strip_prefix('+') {
+                    (1, digits)
+                } else if let Some(digits) = numeric.strip_prefix('-') {
+                    (-1, digits)
+                } else {
+                    return None;
                 };
                 if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
-                let hours: i64 = digits[..2].parse().ok()?;
-                let minutes: i64 = digits[2..].parse().ok()?;
+                let hours: i64 = digits.get(..2)?.parse().ok()?;
+                let minutes: i64 = digits.get(2..)?.parse().ok()?;
                 sign * (hours * 60 + minutes)
             }
         },
@@ -102,8 +104,28 @@ pub fn parse_http_date(text: &str) -> Option<NaiveDateTime> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::{http_date, iso_naive, parse_http_date};
+
+    #[test]
+    fn multibyte_text_is_refused_not_a_panic() {
+        for text in [
+            "1 éé 2024 10:00:00",
+            "1 Jé 2024 10:00:00",
+            "Sat, 13 Jan 2024 18:20:05 +é00",
+            "Sat, 13 Jan 2024 18:20:05 -0é0",
+            "é",
+            "13 Jan 2024 1é:00",
+        ] {
+            assert_eq!(parse_http_date(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn http_dates_parse_like_python() {
