@@ -71,7 +71,7 @@ impl AppState {
             oidc: ProviderCache::default(),
         };
         let live = LiveHub::start(redis.clone(), &config.redis_namespace());
-        let commits = CommitQueue::start(db.clone(), config.upload_queue);
+        let commits = CommitQueue::start(db.clone(), config.upload_queue, config.upload_writers);
         let jobs = loam_jobs::JobQueue::for_config(&config, redis.clone());
         let job_settings = loam_jobs::Settings::from_config(&config);
         let firmware = crate::firmware_store::FirmwareStore::new(config.data_dir.join("firmware"));

@@ -307,19 +307,18 @@ type Pending = (
 
 /// Most uploads one commit carries.
 const BATCH: usize = 64;
-/// Commits in flight at once on Postgres. Batches lock in one global order (see
-/// `loam_db::group_commit`), so writers wait for each other on shared rows but never deadlock.
-const WRITERS: usize = 4;
 
 impl CommitQueue {
-    /// Starts the writer tasks (needs a Tokio runtime); at most `queue` uploads wait for them.
-    pub fn start(db: loam_db::Db, queue: usize) -> Self {
+    /// Starts `writers` writer tasks (one on SQLite; needs a Tokio runtime); at most `queue`
+    /// uploads wait for them.
+    pub fn start(db: loam_db::Db, queue: usize, writers: usize) -> Self {
         let (sender, receiver) = tokio::sync::mpsc::channel::<Pending>(queue.max(1));
         // SQLite has one writer at a time whatever we do: one task with larger batches beats
-        // several taking turns on the file lock.
+        // several taking turns on the file lock. On Postgres batches lock in one global order
+        // (see `loam_db::group_commit`), so writers wait for each other but never deadlock.
         let writers = match db.backend() {
             loam_db::Backend::Sqlite => 1,
-            loam_db::Backend::Postgres => WRITERS,
+            loam_db::Backend::Postgres => writers.max(1),
         };
         let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..writers {
@@ -343,6 +342,9 @@ impl CommitQueue {
                     commit(&db, batch).await;
                 }
             });
+        }
+        if db.backend() == loam_db::Backend::Postgres {
+            tokio::spawn(compact_rollups(db));
         }
         Self { sender }
     }
@@ -369,6 +371,32 @@ impl CommitQueue {
                 "the upload writer stopped before answering"
             ))
         })
+    }
+}
+
+/// Buckets folded per table and round of rollup compaction.
+const COMPACTION_KEYS: i64 = 5000;
+
+/// Folds the rollup rows uploads append (see `loam_db::rollups::compact`) about once a second,
+/// for as long as the process runs; replicas take turns through an advisory lock.
+async fn compact_rollups(db: loam_db::Db) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            match db
+                .run(|c| loam_db::rollups::compact(c, COMPACTION_KEYS))
+                .await
+            {
+                Ok(folded) if folded as i64 >= COMPACTION_KEYS => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "rollup compaction failed; retrying in a second");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -43,6 +43,9 @@ struct Args {
     /// Ingest patterns to run (power, logger, generic, cells100, ttn, late).
     #[arg(long, value_delimiter = ',', default_values_t = ingest::PATTERNS.map(String::from))]
     patterns: Vec<String>,
+    /// Extra settings for the server, `NAME=value` (e.g. `LOAM_UPLOAD_WRITERS=2`).
+    #[arg(long = "server-env", value_name = "NAME=value")]
+    server_env: Vec<String>,
     /// Parts to run: ingest, reads, jobs (jobs needs reads).
     #[arg(long, value_delimiter = ',', default_value = "ingest,reads,jobs")]
     parts: Vec<String>,
@@ -99,8 +102,14 @@ async fn start(
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    let extra = args
+        .server_env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
     let child = Command::new(&args.loam)
         .env_clear()
+        .envs(extra)
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LOAM_LISTEN", format!("127.0.0.1:{port}"))
         .env("LOAM_DATA_DIR", data_dir)

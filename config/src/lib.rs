@@ -142,6 +142,10 @@ pub struct Config {
     #[arg(long, env = "LOAM_UPLOAD_QUEUE", default_value_t = 4096)]
     pub upload_queue: usize,
 
+    /// Group commits in flight at once on Postgres (SQLite always has one writer).
+    #[arg(long, env = "LOAM_UPLOAD_WRITERS", default_value_t = 4)]
+    pub upload_writers: usize,
+
     /// Hours a job's file (an export) is kept before the periodic cleanup deletes it.
     #[arg(long, env = "LOAM_ARTIFACT_TTL_HOURS", default_value_t = 72)]
     pub artifact_ttl_hours: u64,
@@ -494,6 +498,13 @@ impl Config {
                 name: "LOAM_UPLOAD_QUEUE",
                 rule: "between 1 and 1000000",
                 value: self.upload_queue.to_string(),
+            });
+        }
+        if self.upload_writers == 0 || self.upload_writers > 64 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_UPLOAD_WRITERS",
+                rule: "between 1 and 64",
+                value: self.upload_writers.to_string(),
             });
         }
         if self.request_timeout_secs == 0 {

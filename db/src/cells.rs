@@ -212,6 +212,7 @@ pub fn delete(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
                 .for_update()
                 .load::<i32>(pg)?;
         }
+        crate::rollups::lock_for_rewrite(conn)?;
         diesel::delete(power_data::table.filter(power_data::cell_id.eq(id))).execute(conn)?;
         diesel::delete(teros_data::table.filter(teros_data::cell_id.eq(id))).execute(conn)?;
         diesel::delete(power_rollups::table.filter(power_rollups::cell_id.eq(id))).execute(conn)?;

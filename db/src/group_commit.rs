@@ -105,8 +105,10 @@ fn store_phased(
                 .map(|_| Err(StoreError::UnknownLogger(0)))
         })
         .collect();
-    check_parents(conn, uploads, &mut verdicts)?;
+    // Membership first: a key's owner learns nothing about cells that are not theirs (a missing
+    // cell and someone else's answer alike).
     check_membership(conn, uploads, &mut verdicts)?;
+    check_parents(conn, uploads, &mut verdicts)?;
     let duplicates = check_known_locators(conn, uploads, &mut verdicts)?;
     let charges = charge_quotas(conn, uploads, &mut verdicts, now)?;
     insert_receipts(conn, uploads, &mut verdicts, &charges)?;

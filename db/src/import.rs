@@ -165,9 +165,10 @@ WHERE cell_id = $1 AND width = 3600 AND bucket >= $2 AND bucket < $3
 GROUP BY 3";
 
 /// Recomputes the rollups of the whole days an import touched: hourly from the rows, daily from
-/// the hours, one aggregate each per table (far cheaper than a rollup upsert per batch). The cell is taken `FOR UPDATE` first: uploads to it
-/// that are under way finish, new ones wait the moment until the import commits, so no
-/// increment is lost between the delete and the rebuild.
+/// the hours, one aggregate each per table (far cheaper than a rollup write per batch). The cell
+/// is taken `FOR UPDATE` first: uploads to it that are under way finish, new ones wait the
+/// moment until the import commits, so no increment is lost between the delete and the
+/// rebuild; the rewrite lock keeps the background compaction away from the rows meanwhile.
 fn rebuild_rollups_pg(
     conn: &mut DbConn,
     cell_id: i32,
@@ -176,9 +177,9 @@ fn rebuild_rollups_pg(
 ) -> Result<(), DbError> {
     use crate::schema::{cells, power_rollups as pr, teros_rollups as tr};
     use diesel::sql_types::{BigInt, Integer, Timestamp};
-    let DbConn::Postgres(pg) = conn else {
+    if !matches!(conn, DbConn::Postgres(_)) {
         return Ok(());
-    };
+    }
     let day = 86_400;
     let from = first.and_utc().timestamp().div_euclid(day) * day;
     let to = (last.and_utc().timestamp().div_euclid(day) + 1) * day;
@@ -188,11 +189,18 @@ fn rebuild_rollups_pg(
             .ok_or_else(|| DbError::Aborted("import times out of range".into()))
     };
     let (from_ts, to_ts) = (at(from)?, at(to)?);
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(());
+    };
     cells::table
         .find(cell_id)
         .select(cells::id)
         .for_update()
         .load::<i32>(pg)?;
+    crate::rollups::lock_for_rewrite(conn)?;
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(());
+    };
     diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(pg)?;
     diesel::delete(
         pr::table

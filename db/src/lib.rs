@@ -22,7 +22,7 @@ mod open;
 pub mod opendata;
 mod raw_rows;
 pub mod refresh_tokens;
-mod rollups;
+pub mod rollups;
 pub mod schema;
 pub mod series;
 pub mod tags;

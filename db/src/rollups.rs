@@ -1,7 +1,10 @@
-//! Hourly and daily rollups: sums and counts per bucket, updated in the transaction that stores
+//! Hourly and daily rollups: sums and counts per bucket, written in the transaction that stores
 //! the rows (only for rows that were new, so retries add nothing), read back for the full
-//! buckets of a resampled range. Each write sums a batch per bucket first and upserts the
-//! buckets in key order, one statement per table: the last lock phase of the group commit.
+//! buckets of a resampled range. Each write sums a batch per bucket first, one statement per
+//! table. On Postgres a write appends the batch's sums as `fresh` rows — no row is updated, so
+//! concurrent uploads to one cell never wait for each other's commit — readers add up every row
+//! of a bucket, and [`compact`] folds a bucket's fresh rows into one in the background. SQLite,
+//! one writer at a time, keeps one row per bucket and upserts it.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -115,19 +118,16 @@ fn columns<const N: usize>(sums: Sums<N>) -> Columns<N> {
 }
 
 /// Power sums as arrays: one statement and nine parameters however many buckets (a multi-row
-/// `VALUES` would pass 65,535 parameters at about 7,000 buckets).
+/// `VALUES` would pass 65,535 parameters at about 7,000 buckets), appended as fresh rows that
+/// no other writer locks (see [`compact`]).
 fn upsert_power_pg(pg: &mut diesel::PgConnection, sums: Sums<3>) -> Result<(), DbError> {
     use diesel::sql_types::{Array, BigInt, Double, Integer};
     let (cells, widths, buckets, [nv, ni, np], [sv, si, sp]) = columns(sums);
     diesel::sql_query(
-        "INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p)
-         SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
-                              $6::int8[], $7::float8[], $8::int8[], $9::float8[])
-         ORDER BY 1, 2, 3
-         ON CONFLICT (cell_id, width, bucket) DO UPDATE SET
-             n_v = power_rollups.n_v + excluded.n_v, sum_v = power_rollups.sum_v + excluded.sum_v,
-             n_i = power_rollups.n_i + excluded.n_i, sum_i = power_rollups.sum_i + excluded.sum_i,
-             n_p = power_rollups.n_p + excluded.n_p, sum_p = power_rollups.sum_p + excluded.sum_p",
+        "INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p,
+                                    fresh)
+         SELECT *, true FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
+                                    $6::int8[], $7::float8[], $8::int8[], $9::float8[])",
     )
     .bind::<Array<Integer>, _>(cells)
     .bind::<Array<Integer>, _>(widths)
@@ -149,20 +149,10 @@ fn upsert_teros_pg(pg: &mut diesel::PgConnection, sums: Sums<4>) -> Result<(), D
         columns(sums);
     diesel::sql_query(
         "INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
-                                    n_temp, sum_temp, n_ec, sum_ec)
-         SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
-                              $6::int8[], $7::float8[], $8::int8[], $9::float8[],
-                              $10::int8[], $11::float8[])
-         ORDER BY 1, 2, 3
-         ON CONFLICT (cell_id, width, bucket) DO UPDATE SET
-             n_vwc = teros_rollups.n_vwc + excluded.n_vwc,
-             sum_vwc = teros_rollups.sum_vwc + excluded.sum_vwc,
-             n_raw = teros_rollups.n_raw + excluded.n_raw,
-             sum_raw = teros_rollups.sum_raw + excluded.sum_raw,
-             n_temp = teros_rollups.n_temp + excluded.n_temp,
-             sum_temp = teros_rollups.sum_temp + excluded.sum_temp,
-             n_ec = teros_rollups.n_ec + excluded.n_ec,
-             sum_ec = teros_rollups.sum_ec + excluded.sum_ec",
+                                    n_temp, sum_temp, n_ec, sum_ec, fresh)
+         SELECT *, true FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
+                                    $6::int8[], $7::float8[], $8::int8[], $9::float8[],
+                                    $10::int8[], $11::float8[])",
     )
     .bind::<Array<Integer>, _>(cells)
     .bind::<Array<Integer>, _>(widths)
@@ -283,11 +273,9 @@ pub(crate) fn add_values_many(
         use diesel::sql_types::{Array, BigInt, Double, Integer};
         let (series, widths, buckets, [n], [total]) = columns(sums);
         diesel::sql_query(
-            "INSERT INTO data_rollups (sensor_id, width, bucket, n, total)
-             SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[])
-             ORDER BY 1, 2, 3
-             ON CONFLICT (sensor_id, width, bucket) DO UPDATE SET
-                 n = data_rollups.n + excluded.n, total = data_rollups.total + excluded.total",
+            "INSERT INTO data_rollups (sensor_id, width, bucket, n, total, fresh)
+             SELECT *, true FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[],
+                                        $5::float8[])",
         )
         .bind::<Array<Integer>, _>(series)
         .bind::<Array<Integer>, _>(widths)
@@ -425,7 +413,7 @@ pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>,
     let mut have: Sums<3> = Sums::new();
     for width in WIDTHS {
         for (b, parts) in self::power(conn, cell_id, width, i64::MIN, i64::MAX)? {
-            have.insert((cell_id, width, b), parts);
+            add_into(have.entry((cell_id, width, b)).or_default(), parts);
         }
     }
     compare("power", &want, &have, &mut out);
@@ -466,7 +454,7 @@ pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>,
     let mut have: Sums<4> = Sums::new();
     for width in WIDTHS {
         for (b, parts) in self::teros(conn, cell_id, width, i64::MIN, i64::MAX)? {
-            have.insert((cell_id, width, b), parts);
+            add_into(have.entry((cell_id, width, b)).or_default(), parts);
         }
     }
     compare("teros", &want, &have, &mut out);
@@ -491,12 +479,20 @@ pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>,
         let mut have: Sums<1> = Sums::new();
         for width in WIDTHS {
             for (b, n, total) in values(conn, sensor, width, i64::MIN, i64::MAX)? {
-                have.insert((sensor, width, b), [(n, total)]);
+                add_into(have.entry((sensor, width, b)).or_default(), [(n, total)]);
             }
         }
         compare(&format!("series {sensor}"), &want, &have, &mut out);
     }
     Ok(out)
+}
+
+/// Adds one stored row of a bucket to the bucket's total (a bucket may have several rows).
+fn add_into<const N: usize>(total: &mut [(i64, f64); N], parts: [(i64, f64); N]) {
+    for (slot, (n, s)) in total.iter_mut().zip(parts) {
+        slot.0 += n;
+        slot.1 += s;
+    }
 }
 
 fn compare<const N: usize>(what: &str, want: &Sums<N>, have: &Sums<N>, out: &mut Vec<String>) {
@@ -516,3 +512,90 @@ fn compare<const N: usize>(what: &str, want: &Sums<N>, have: &Sums<N>, out: &mut
         }
     }
 }
+
+/// Held (transaction-scoped) by whatever rewrites rollup rows in place — compaction, an
+/// import's rebuild of whole days, a cell's deletion — so none of them folds or deletes rows
+/// another is rewriting. Uploads only append and never take it.
+pub(crate) const REWRITE_LOCK: i64 = 0x6c6f_616d_726f_6c6c; // "loamroll"
+
+/// Folds the fresh rows of up to `keys` buckets per table into one row each (Postgres; SQLite
+/// keeps one row per bucket anyway). Returns how many buckets were folded; 0 also when another
+/// process is compacting or rewriting right now. Readers see the same sums before and after.
+pub fn compact(conn: &mut DbConn, keys: i64) -> Result<usize, DbError> {
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(0);
+    };
+    pg.transaction(|pg| {
+        let lock: Taken = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS taken")
+            .bind::<BigInt, _>(REWRITE_LOCK)
+            .get_result(pg)?;
+        if !lock.taken {
+            return Ok(0);
+        }
+        let mut folded = 0;
+        for statement in [COMPACT_POWER, COMPACT_TEROS, COMPACT_DATA] {
+            folded += diesel::sql_query(statement)
+                .bind::<BigInt, _>(keys)
+                .execute(pg)?;
+        }
+        Ok(folded)
+    })
+}
+
+/// Takes [`REWRITE_LOCK`] for the rest of the transaction, waiting for a running compaction.
+pub(crate) fn lock_for_rewrite(conn: &mut DbConn) -> Result<(), DbError> {
+    if let DbConn::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(REWRITE_LOCK)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// One statement, one snapshot: the rows it deletes are exactly the rows it sums, and a fresh
+/// row appended meanwhile is left for the next round.
+const COMPACT_POWER: &str = "
+WITH keys AS (
+    SELECT DISTINCT cell_id, width, bucket FROM power_rollups WHERE fresh LIMIT $1
+), old AS (
+    DELETE FROM power_rollups r USING keys k
+    WHERE r.cell_id = k.cell_id AND r.width = k.width AND r.bucket = k.bucket
+    RETURNING r.cell_id, r.width, r.bucket, r.n_v, r.sum_v, r.n_i, r.sum_i, r.n_p, r.sum_p
+)
+INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p, fresh)
+SELECT cell_id, width, bucket, sum(n_v)::int8, sum(sum_v), sum(n_i)::int8, sum(sum_i),
+       sum(n_p)::int8, sum(sum_p), false
+FROM old GROUP BY 1, 2, 3";
+
+const COMPACT_TEROS: &str = "
+WITH keys AS (
+    SELECT DISTINCT cell_id, width, bucket FROM teros_rollups WHERE fresh LIMIT $1
+), old AS (
+    DELETE FROM teros_rollups r USING keys k
+    WHERE r.cell_id = k.cell_id AND r.width = k.width AND r.bucket = k.bucket
+    RETURNING r.cell_id, r.width, r.bucket, r.n_vwc, r.sum_vwc, r.n_raw, r.sum_raw,
+              r.n_temp, r.sum_temp, r.n_ec, r.sum_ec
+)
+INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
+                           n_temp, sum_temp, n_ec, sum_ec, fresh)
+SELECT cell_id, width, bucket, sum(n_vwc)::int8, sum(sum_vwc), sum(n_raw)::int8, sum(sum_raw),
+       sum(n_temp)::int8, sum(sum_temp), sum(n_ec)::int8, sum(sum_ec), false
+FROM old GROUP BY 1, 2, 3";
+
+const COMPACT_DATA: &str = "
+WITH keys AS (
+    SELECT DISTINCT sensor_id, width, bucket FROM data_rollups WHERE fresh LIMIT $1
+), old AS (
+    DELETE FROM data_rollups r USING keys k
+    WHERE r.sensor_id = k.sensor_id AND r.width = k.width AND r.bucket = k.bucket
+    RETURNING r.sensor_id, r.width, r.bucket, r.n, r.total
+)
+INSERT INTO data_rollups (sensor_id, width, bucket, n, total, fresh)
+SELECT sensor_id, width, bucket, sum(n)::int8, sum(total), false
+FROM old GROUP BY 1, 2, 3";

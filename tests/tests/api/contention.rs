@@ -262,9 +262,13 @@ async fn a_refused_upload_never_fails_the_others_in_its_batch(backend: Backend) 
         }),
     };
     let available = slots_left(&app, f.logger).await;
+    // An anonymous (compatibility mode) upload naming a cell that does not exist; a key's
+    // owner would hear "not a member" for it instead, as for anyone else's cell.
+    let mut anonymous = upload(vec![power(cell, 2), power(987_654, 2)], 1);
+    anonymous.member = None;
     let batch = vec![
         upload(vec![power(cell, 1)], 1),
-        upload(vec![power(cell, 2), power(987_654, 2)], 1),
+        anonymous,
         upload(vec![power(cell, 3)], 1),
         upload(vec![power(i32::try_from(theirs).expect("id"), 4)], 1),
         upload(vec![power(cell, 5)], available),
