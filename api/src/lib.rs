@@ -4,6 +4,7 @@
 mod access;
 pub mod accounts;
 pub mod cli;
+mod connections;
 mod equations;
 pub mod error;
 mod extract;

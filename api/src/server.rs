@@ -89,14 +89,10 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let limits = crate::connections::Limits::from_config(self.state.config());
         let app = crate::build_app(self.state);
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the server stopped with an error")
+        crate::connections::serve(self.listener, app, limits, shutdown).await;
+        Ok(())
     }
 }
 

@@ -137,6 +137,16 @@ pub struct Config {
     #[arg(long, env = "LOAM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
+    /// Connections served at once (lowered to what the file-descriptor limit allows); more are
+    /// answered 503 and closed.
+    #[arg(long, env = "LOAM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Seconds a connection may take to send a request's head, counted from when it opened or
+    /// finished its previous request: closes idle keep-alive connections and slow senders.
+    #[arg(long, env = "LOAM_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub idle_timeout_secs: u64,
+
     /// Uploads that may wait for the database at once; past it uploads get 503 with
     /// `Retry-After` instead of waiting without bound.
     #[arg(long, env = "LOAM_UPLOAD_QUEUE", default_value_t = 4096)]
@@ -498,6 +508,20 @@ impl Config {
                 name: "LOAM_UPLOAD_QUEUE",
                 rule: "between 1 and 1000000",
                 value: self.upload_queue.to_string(),
+            });
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_MAX_CONNECTIONS",
+                rule: "at least 1",
+                value: "0".into(),
+            });
+        }
+        if self.idle_timeout_secs == 0 || self.idle_timeout_secs > 3600 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_IDLE_TIMEOUT_SECS",
+                rule: "between 1 and 3600",
+                value: self.idle_timeout_secs.to_string(),
             });
         }
         if self.upload_writers == 0 || self.upload_writers > 64 {

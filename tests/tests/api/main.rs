@@ -3,6 +3,7 @@
 
 mod auth;
 mod cells;
+mod connections;
 mod contention;
 mod deletes;
 mod devices;
