@@ -10,6 +10,7 @@ use loam_db::refresh_tokens::Rotation;
 use loam_db::{Db, DbError};
 
 use crate::error::ApiError;
+use crate::limiter::Subject;
 use crate::state::AppState;
 
 /// A fresh pair of tokens for one login family.
@@ -79,8 +80,13 @@ pub(crate) async fn login(
     ip: IpAddr,
 ) -> Result<Session, ApiError> {
     let limiter = &state.auth().limiter;
-    limiter.check(ip)?;
     let email = normalize_email(email);
+    // Someone guessing this account is stopped before the password is checked; failures of
+    // other callers at the same address never refuse a correct password.
+    let account = Subject::Credential(format!("email:{email}"));
+    if let Some(seconds) = limiter.blocked(&account).await {
+        return Err(ApiError::TooManyRequests(seconds));
+    }
     let user = state
         .db()
         .run(move |c| loam_db::users::find_by_email(c, &email))
@@ -95,10 +101,13 @@ pub(crate) async fn login(
     .map_err(|e| ApiError::Internal(e.into()))?;
     match user {
         Some(user) if matches => issue(state, &user, None).await,
-        _ => {
-            limiter.record_failure(ip);
-            Err(ApiError::Unauthorized("invalid email or password".into()))
-        }
+        _ => match limiter
+            .record_failure(&[Subject::Address(ip), account])
+            .await
+        {
+            Some(seconds) => Err(ApiError::TooManyRequests(seconds)),
+            None => Err(ApiError::Unauthorized("invalid email or password".into())),
+        },
     }
 }
 

@@ -18,6 +18,7 @@ use loam_auth::{KeyDigest, TokenKind};
 use loam_config::Cidr;
 
 use crate::error::ApiError;
+use crate::limiter::Subject;
 use crate::state::AppState;
 
 /// What a key may do.
@@ -165,50 +166,6 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[Cidr]) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// Counts failed credential checks per client address in fixed one-minute windows.
-pub struct FailureLimiter {
-    limit: u32,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl FailureLimiter {
-    /// A limiter allowing `limit` failures per minute per address.
-    pub fn new(limit: u32) -> Self {
-        Self {
-            limit: limit.max(1),
-            window: Duration::from_secs(60),
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Errs with 429 (and the seconds until the window ends) when `ip` used up its failures.
-    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        match seen.get(&ip) {
-            Some((start, count)) if *count >= self.limit && start.elapsed() < self.window => {
-                let left = self.window.saturating_sub(start.elapsed()).as_secs().max(1);
-                Err(ApiError::TooManyRequests(left))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Records one failure from `ip`.
-    pub fn record_failure(&self, ip: IpAddr) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 100_000 {
-            let window = self.window;
-            seen.retain(|_, (start, _)| start.elapsed() < window);
-        }
-        let entry = seen.entry(ip).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= self.window {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-    }
-}
-
 /// How long a key lookup is trusted before the database is asked again; bounds how late a
 /// revocation takes effect on each replica.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
@@ -303,19 +260,24 @@ async fn identify(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result
     let Some(value) = headers.get("x-api-key") else {
         return Ok(Caller::Anonymous);
     };
-    let limiter = &state.auth().limiter;
-    limiter.check(ip.0)?;
+    // A valid key is never refused for other callers' failures at the same address; an
+    // invalid one counts against the address and the key, and past the limit answers 429.
     let presented = value.to_str().unwrap_or_default();
-    let resolved = match KeyDigest::parse(presented) {
-        Ok((_, digest)) => lookup_key(state, digest).await?,
-        Err(_) => None,
-    };
-    match resolved {
-        Some(caller) => Ok(caller),
-        None => {
-            limiter.record_failure(ip.0);
-            Err(ApiError::Unauthorized("invalid API key".into()))
+    let (resolved, key_id) = match KeyDigest::parse(presented) {
+        Ok((_, digest)) => {
+            let id = format!("key:{}", digest.to_hex());
+            (lookup_key(state, digest).await?, Some(id))
         }
+        Err(_) => (None, None),
+    };
+    if let Some(caller) = resolved {
+        return Ok(caller);
+    }
+    let mut subjects = vec![Subject::Address(ip.0)];
+    subjects.extend(key_id.map(Subject::Credential));
+    match state.auth().limiter.record_failure(&subjects).await {
+        Some(seconds) => Err(ApiError::TooManyRequests(seconds)),
+        None => Err(ApiError::Unauthorized("invalid API key".into())),
     }
 }
 
@@ -393,17 +355,5 @@ mod tests {
             client_ip(proxy, &real, &proxies),
             "198.51.100.8".parse::<IpAddr>().expect("ip")
         );
-    }
-
-    #[test]
-    fn limiter_answers_429_after_the_limit_with_retry_after() {
-        let limiter = FailureLimiter::new(3);
-        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        for _ in 0..3 {
-            assert!(limiter.check(ip).is_ok());
-            limiter.record_failure(ip);
-        }
-        assert!(matches!(limiter.check(ip), Err(ApiError::TooManyRequests(s)) if s > 0 && s <= 60));
-        assert!(limiter.check("192.0.2.2".parse().expect("ip")).is_ok());
     }
 }

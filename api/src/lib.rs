@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 pub mod firmware_store;
 mod identity;
+mod limiter;
 pub mod live;
 pub mod middleware;
 pub mod oidc;

@@ -6,7 +6,8 @@ use loam_auth::TokenKeys;
 use loam_config::{Cidr, Config};
 use loam_db::Db;
 
-use crate::identity::{FailureLimiter, KeyCache};
+use crate::identity::KeyCache;
+use crate::limiter::FailureLimiter;
 use crate::live::LiveHub;
 use crate::oidc::ProviderCache;
 use crate::uploads::CommitQueue;
@@ -45,7 +46,7 @@ pub struct AuthContext {
     pub tokens: TokenKeys,
     /// Recently resolved API keys.
     pub key_cache: KeyCache,
-    /// Failed logins and key checks per client address.
+    /// Failed logins and key checks per address and per credential.
     pub limiter: FailureLimiter,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<Cidr>,
@@ -63,10 +64,17 @@ impl AppState {
         jwt_secret: &[u8],
         receipts: loam_receipts::ServerKey,
     ) -> Self {
+        // Requests never wait on a silent database for longer than this; jobs use their own
+        // unbounded handle.
+        let db = db.with_deadline(std::time::Duration::from_secs(config.db_timeout_secs));
         let auth = AuthContext {
             tokens: TokenKeys::new(jwt_secret),
             key_cache: KeyCache::default(),
-            limiter: FailureLimiter::new(config.auth_failures_per_minute),
+            limiter: FailureLimiter::new(
+                config.auth_failures_per_minute,
+                redis.clone(),
+                &config.redis_namespace(),
+            ),
             trusted_proxies: config.trusted_proxy_networks().unwrap_or_default(),
             oidc: ProviderCache::default(),
         };

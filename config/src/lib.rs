@@ -137,6 +137,11 @@ pub struct Config {
     #[arg(long, env = "LOAM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
+    /// Seconds a request waits for one database call before answering 503 (jobs are not
+    /// bounded by it).
+    #[arg(long, env = "LOAM_DB_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_timeout_secs: u64,
+
     /// Connections served at once (lowered to what the file-descriptor limit allows); more are
     /// answered 503 and closed.
     #[arg(long, env = "LOAM_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -508,6 +513,13 @@ impl Config {
                 name: "LOAM_UPLOAD_QUEUE",
                 rule: "between 1 and 1000000",
                 value: self.upload_queue.to_string(),
+            });
+        }
+        if self.db_timeout_secs == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_DB_TIMEOUT_SECS",
+                rule: "at least 1",
+                value: "0".into(),
             });
         }
         if self.max_connections == 0 {

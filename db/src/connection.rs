@@ -83,6 +83,7 @@ impl r2d2::ManageConnection for Manager {
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    deadline: Option<Duration>,
 }
 
 impl std::fmt::Debug for Db {
@@ -93,16 +94,27 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// Seconds libpq may take to open a connection (TCP and start-up) before it gives up.
+pub const CONNECT_TIMEOUT_SECS: u32 = 5;
+
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Db {
-    /// Connects to Postgres, reporting the driver's own error when it cannot.
+    /// Connects to Postgres, reporting the driver's own error when it cannot. Opening a
+    /// connection gives up after [`CONNECT_TIMEOUT_SECS`] unless the URL sets
+    /// `connect_timeout` itself, so a silent network never stalls the pool.
     pub fn connect_postgres(url: &str, pool_size: u32) -> Result<Self, DbError> {
+        let url = if url.contains("connect_timeout=") {
+            url.to_owned()
+        } else {
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{joiner}connect_timeout={CONNECT_TIMEOUT_SECS}")
+        };
         Self::open(
             Manager {
                 backend: Backend::Postgres,
-                url: url.to_owned(),
+                url,
             },
             pool_size,
         )
@@ -132,7 +144,21 @@ impl Db {
             .connection_timeout(CHECKOUT_TIMEOUT)
             .test_on_check_out(true)
             .build_unchecked(manager);
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            deadline: None,
+        })
+    }
+
+    /// The same pool, but [`Db::run`] gives up after `deadline` (answering
+    /// [`DbError::Unavailable`]) instead of waiting on a database that stopped answering; for
+    /// request handlers, which must answer within seconds. Long jobs keep the unbounded handle.
+    pub fn with_deadline(&self, deadline: Duration) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
     }
 
     /// Which database family this handle talks to.
@@ -149,13 +175,22 @@ impl Db {
     {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut conn = pool.get()?;
             work(&mut conn)
-        })
-        .await
-        .map_err(|e| DbError::Task(e.to_string()))?
+        });
+        let finished = match self.deadline {
+            // The blocking call goes on until its socket fails; the caller no longer waits.
+            Some(deadline) => tokio::time::timeout(deadline, task).await.map_err(|_| {
+                DbError::Unavailable(format!(
+                    "no answer from the database within {} s",
+                    deadline.as_secs_f32()
+                ))
+            })?,
+            None => task.await,
+        };
+        finished.map_err(|e| DbError::Task(e.to_string()))?
     }
 
     /// Answers whether the database is reachable right now (for `/readyz`).

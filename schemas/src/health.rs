@@ -21,10 +21,11 @@ pub const ENTS_HEALTH_BODY: &[u8] = b"{\"hello\": \"I'm alive and healthy! Super
 pub struct Readiness {
     /// `ok` when every configured dependency answered.
     pub status: Cow<'static, str>,
-    /// `ok` or the error text.
-    pub database: String,
-    /// `ok`, the error text, or `not configured`.
-    pub redis: String,
+    /// `ok`, `down` (refused or failed) or `not responding` (no answer within 2 s); the cause
+    /// is in the server's log.
+    pub database: Cow<'static, str>,
+    /// The same for Redis, or `not configured`.
+    pub redis: Cow<'static, str>,
 }
 
 /// Liveness: the process answers.

@@ -39,26 +39,31 @@ pub(crate) async fn healthz() -> Json<Liveness> {
         (status = 503, description = "A dependency is down", body = Readiness),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let database = state
-        .db()
-        .ping(PROBE_TIMEOUT)
-        .await
-        .map_err(|err| err.to_string());
-    let redis = match state.redis() {
-        None => Ok("not configured"),
-        Some(client) => ping_redis(client).await.map(|()| "ok"),
+    // Both probed at once, each bounded: the answer comes within the probe timeout even when a
+    // dependency is frozen (accepting connections but never answering).
+    let database = async {
+        match tokio::time::timeout(PROBE_TIMEOUT, state.db().ping(PROBE_TIMEOUT)).await {
+            Ok(Ok(())) => Probe::Ok,
+            Ok(Err(err)) => Probe::Down(err.to_string()),
+            Err(_) => Probe::Silent,
+        }
     };
-    let healthy = database.is_ok() && redis.is_ok();
-    if let Err(err) = &database {
-        tracing::warn!(error = %err, "readiness: the database is down");
+    let redis = async {
+        match state.redis() {
+            None => None,
+            Some(client) => Some(ping_redis(client).await),
+        }
+    };
+    let (database, redis) = tokio::join!(database, redis);
+    database.log("the database");
+    if let Some(redis) = &redis {
+        redis.log("redis");
     }
-    if let Err(err) = &redis {
-        tracing::warn!(error = %err, "readiness: redis is down");
-    }
+    let healthy = database.is_ok() && redis.as_ref().is_none_or(Probe::is_ok);
     let body = Readiness {
         status: if healthy { "ok" } else { "unavailable" }.into(),
-        database: database.map(|()| "ok".to_owned()).unwrap_or_else(|e| e),
-        redis: redis.map(str::to_owned).unwrap_or_else(|e| e),
+        database: database.word().into(),
+        redis: redis.as_ref().map_or("not configured", Probe::word).into(),
     };
     let status = if healthy {
         StatusCode::OK
@@ -68,14 +73,46 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
     (status, Json(body))
 }
 
-async fn ping_redis(client: &redis::Client) -> Result<(), String> {
+/// What a dependency's probe found; the error text goes to the log, never to the caller.
+enum Probe {
+    Ok,
+    Down(String),
+    Silent,
+}
+
+impl Probe {
+    fn is_ok(&self) -> bool {
+        matches!(self, Probe::Ok)
+    }
+
+    fn word(&self) -> &'static str {
+        match self {
+            Probe::Ok => "ok",
+            Probe::Down(_) => "down",
+            Probe::Silent => "not responding",
+        }
+    }
+
+    fn log(&self, what: &str) {
+        match self {
+            Probe::Ok => {}
+            Probe::Down(err) => tracing::warn!(error = %err, "readiness: {what} is down"),
+            Probe::Silent => tracing::warn!(
+                "readiness: {what} did not answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
+async fn ping_redis(client: &redis::Client) -> Probe {
     let probe = async {
         let mut conn = client.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(_) => Err("no answer within 2 s".to_owned()),
+        Ok(Ok(_)) => Probe::Ok,
+        Ok(Err(err)) => Probe::Down(err.to_string()),
+        Err(_) => Probe::Silent,
     }
 }

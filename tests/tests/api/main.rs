@@ -12,6 +12,7 @@ mod foundation;
 mod ingest;
 mod jobs;
 mod lifecycle;
+mod limits;
 mod live;
 mod oidc;
 mod readiness;
