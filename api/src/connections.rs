@@ -38,9 +38,10 @@ impl Limits {
     /// file-descriptor limit allows (raised to its hard maximum first).
     pub fn from_config(config: &loam_config::Config) -> Self {
         let fds = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-        let fit = usize::try_from(fds.saturating_sub(RESERVED_FDS + u64::from(config.db_pool_size)))
-            .unwrap_or(usize::MAX)
-            .max(16);
+        let fit =
+            usize::try_from(fds.saturating_sub(RESERVED_FDS + u64::from(config.db_pool_size)))
+                .unwrap_or(usize::MAX)
+                .max(16);
         if fit < config.max_connections {
             tracing::warn!(
                 configured = config.max_connections,
