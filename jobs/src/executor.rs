@@ -84,6 +84,11 @@ impl Executor {
 
     async fn run_and_record(&self, job: Job, observer: Option<Observer>) -> Outcome {
         tracing::info!("job started");
+        // What an earlier attempt of this job left half-written (a kill, a crash) goes first.
+        let stale = crate::cleanup::remove_partials_of(&self.settings.artifacts, &job.id).await;
+        if stale > 0 {
+            tracing::info!(stale, "removed temporary files of an earlier attempt");
+        }
         let mut ctx = JobContext::new(
             self.db.clone(),
             self.settings.clone(),
@@ -99,6 +104,10 @@ impl Executor {
             Ok(Payload::OpenData(p)) => p.run(&mut ctx).await,
             Ok(Payload::TtnSync(p)) => p.run(&mut ctx).await,
         };
+        if result.is_err() {
+            // A failed, cancelled or interrupted attempt leaves no temporary file behind.
+            crate::cleanup::remove_partials_of(&self.settings.artifacts, &job.id).await;
+        }
         let now = loam_db::now();
         let id = job.id.clone();
         let (outcome, recorded) = match result {

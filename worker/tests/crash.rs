@@ -180,6 +180,16 @@ async fn a_killed_workers_job_is_picked_up_within_30_s_and_succeeds_once() {
     assert_eq!(j["request_id"], "req-crash-test-7");
     assert_eq!(j["result"]["rows"], ROWS, "{j}");
     assert_eq!(artifacts(&app).len(), 1, "exactly one artifact");
+    let partials: Vec<PathBuf> = std::fs::read_dir(app.config().artifacts())
+        .expect("artifacts dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "partial"))
+        .collect();
+    assert!(
+        partials.is_empty(),
+        "the killed attempt's temporary file was removed: {partials:?}"
+    );
     let zip = app
         .as_person(
             reqwest::Method::GET,
