@@ -59,7 +59,10 @@ impl PlainKey {
 
     /// The last four characters, for masked display.
     pub fn last4(&self) -> &str {
-        &self.text[self.text.len() - 4..]
+        // The text is ASCII (prefix and hex), so the last four bytes are four characters.
+        self.text
+            .get(self.text.len().saturating_sub(4)..)
+            .unwrap_or_default()
     }
 
     /// Which kind of key this is.
@@ -109,6 +112,12 @@ pub fn mask(prefix: &str, last4: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

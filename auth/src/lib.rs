@@ -3,6 +3,15 @@
 //! `exp` required), Argon2id password hashes, and API keys (a fixed visible prefix, 256 random
 //! bits, only a SHA-256 digest stored), and OpenID Connect ID-token checks.
 
+// Everything here reads outside input: no byte-index slicing of text, no indexing that can go
+// out of bounds, no unwrap/expect (fuzzed by `fuzz/`, see scripts/fuzz).
+#![deny(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 mod keys;
 mod oidc;
 mod password;

@@ -62,6 +62,12 @@ pub fn decode_generic(bytes: &[u8]) -> Result<Upload, DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

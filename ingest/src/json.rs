@@ -153,6 +153,12 @@ pub fn decode_json(value: &Value) -> Result<Upload, DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
     use serde_json::json;

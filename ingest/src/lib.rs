@@ -3,6 +3,15 @@
 //! and `/api/sensor_json/` — into one neutral [`Upload`]: the rows to store and the live events
 //! to emit after commit. Pure: no HTTP, no database; the caller checks who may write where.
 
+// Everything here reads outside input: no byte-index slicing of text, no indexing that can go
+// out of bounds, no unwrap/expect (fuzzed by `fuzz/`, see scripts/fuzz).
+#![deny(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 mod generic;
 mod json;
 mod legacy;

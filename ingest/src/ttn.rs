@@ -57,6 +57,12 @@ pub fn parse(body: &Value) -> Result<Uplink, DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -9,6 +9,15 @@
 //!
 //! Ed25519 signatures are deterministic, so the same statement signed twice is the same bytes.
 
+// Everything here reads outside input: no byte-index slicing of text, no indexing that can go
+// out of bounds, no unwrap/expect (fuzzed by `fuzz/`, see scripts/fuzz).
+#![deny(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use ed25519_dalek::{Signer, Verifier};
 use sha2::Digest;
 
@@ -158,34 +167,31 @@ impl Receipt {
 
     /// Decodes a payload, checking its length and prefix.
     pub fn from_payload(payload: &[u8]) -> Result<Self, ReceiptError> {
-        if payload.len() != RECEIPT_PAYLOAD_LEN || !payload.starts_with(RECEIPT_PREFIX) {
-            return Err(ReceiptError::WrongPayload);
-        }
-        let mut at = RECEIPT_PREFIX.len();
-        let mut take = |n: usize| {
-            let part = &payload[at..at + n];
-            at += n;
-            part
-        };
-        let locator = Locator(
-            take(16)
-                .try_into()
-                .map_err(|_| ReceiptError::WrongPayload)?,
-        );
-        let logger_id =
-            u64::from_be_bytes(take(8).try_into().map_err(|_| ReceiptError::WrongPayload)?);
-        let body_sha256 = take(32)
-            .try_into()
-            .map_err(|_| ReceiptError::WrongPayload)?;
-        let rows = u32::from_be_bytes(take(4).try_into().map_err(|_| ReceiptError::WrongPayload)?);
-        let commit_us =
-            i64::from_be_bytes(take(8).try_into().map_err(|_| ReceiptError::WrongPayload)?);
+        let rest = payload
+            .strip_prefix(RECEIPT_PREFIX)
+            .filter(|_| payload.len() == RECEIPT_PAYLOAD_LEN)
+            .ok_or(ReceiptError::WrongPayload)?;
+        let (locator, rest) = rest
+            .split_first_chunk::<16>()
+            .ok_or(ReceiptError::WrongPayload)?;
+        let (logger_id, rest) = rest
+            .split_first_chunk::<8>()
+            .ok_or(ReceiptError::WrongPayload)?;
+        let (body_sha256, rest) = rest
+            .split_first_chunk::<32>()
+            .ok_or(ReceiptError::WrongPayload)?;
+        let (rows, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or(ReceiptError::WrongPayload)?;
+        let (commit_us, _) = rest
+            .split_first_chunk::<8>()
+            .ok_or(ReceiptError::WrongPayload)?;
         Ok(Self {
-            locator,
-            logger_id,
-            body_sha256,
-            rows,
-            commit_us,
+            locator: Locator(*locator),
+            logger_id: u64::from_be_bytes(*logger_id),
+            body_sha256: *body_sha256,
+            rows: u32::from_be_bytes(*rows),
+            commit_us: i64::from_be_bytes(*commit_us),
         })
     }
 }
@@ -283,6 +289,12 @@ pub fn verify_enrolment(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

@@ -175,6 +175,12 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for OptionOf<V> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 mod tests {
     use serde::Deserialize;
 

@@ -1,6 +1,15 @@
 //! Loam's wire shapes: every request and response body as a struct with serde, `validator` rules
 //! and an OpenAPI schema, so the spec is generated from the same types the handlers use.
 
+// Everything here reads outside input: no byte-index slicing of text, no indexing that can go
+// out of bounds, no unwrap/expect (fuzzed by `fuzz/`, see scripts/fuzz).
+#![deny(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 pub mod auth;
 pub mod cells;
 pub mod devices;

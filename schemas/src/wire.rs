@@ -100,7 +100,8 @@ pub fn parse_http_date(text: &str) -> Option<NaiveDateTime> {
     };
     let local =
         chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, second)?;
-    Some(local - chrono::Duration::minutes(offset_minutes))
+    // Near the ends of chrono's range (years ±262142) the zone can push the time out of it.
+    local.checked_sub_signed(chrono::Duration::minutes(offset_minutes))
 }
 
 #[cfg(test)]
@@ -125,6 +126,22 @@ mod tests {
         ] {
             assert_eq!(parse_http_date(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn a_zone_pushing_the_time_out_of_range_is_refused_not_a_panic() {
+        // `NaiveDateTime - Duration` panicked here on overflow (found writing fuzz/http_date).
+        for text in [
+            "31 Dec 262142 23:59:59 -2359",
+            "Fri, 31 Dec 262142 23:00 EST",
+            "1 Jan -264143 00:00 +0001", // years below 100 get 2000 added: -262143
+        ] {
+            assert_eq!(parse_http_date(text), None, "{text}");
+        }
+        let last = chrono::NaiveDate::from_ymd_opt(262_142, 12, 31)
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+            .expect("time");
+        assert_eq!(parse_http_date("31 Dec 262142 23:59:59 GMT"), Some(last));
     }
 
     #[test]
