@@ -174,7 +174,7 @@ mod tests {
                 None
             );
         }
-        let retry = limiter.record_failure(&[ip.clone()]).await;
+        let retry = limiter.record_failure(std::slice::from_ref(&ip)).await;
         assert!(
             matches!(retry, Some(s) if (1..=60).contains(&s)),
             "{retry:?}"

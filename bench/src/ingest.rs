@@ -122,7 +122,7 @@ fn ttn(port: u32, payload: &[u8]) -> Vec<u8> {
 fn request(pattern: &str, ts: u32, seq: u32, device: &Device) -> (Vec<u8>, &'static str, bool) {
     const PROTO: &str = "application/octet-stream";
     match pattern {
-        "logger" => (legacy(ts, device, seq % 2 == 0), PROTO, false),
+        "logger" => (legacy(ts, device, seq.is_multiple_of(2)), PROTO, false),
         "generic" => (generic(ts, device, generic_count(seq)), PROTO, true),
         "ttn" if seq % 2 == 1 => (
             ttn(2, &generic(ts, device, generic_count(seq))),

@@ -28,6 +28,7 @@ use diesel::prelude::*;
 use crate::devices::{adjust_slots, find_receipt, insert_receipt};
 use crate::measurements::{NewData, NewRow, StoreError, Stored, Upload, Value};
 use crate::models::UploadReceipt;
+use crate::raw_rows::{PowerRows, TerosRows, ValueRows};
 use crate::schema::{cell_user, cells, loggers, sensors};
 use crate::{DbConn, DbError};
 
@@ -478,10 +479,9 @@ pub(crate) fn write_rows(
 ) -> Result<Vec<bool>, DbError> {
     let series = series_ids(conn, rows)?;
     let mut fresh = vec![false; rows.len()];
-    let mut power: BTreeMap<(i32, NaiveDateTime, i32), (usize, f64, f64)> = BTreeMap::new();
-    let mut teros: BTreeMap<(i32, NaiveDateTime), (usize, TerosValues)> = BTreeMap::new();
-    let mut values: BTreeMap<(i32, NaiveDateTime), (usize, Option<f64>, Option<i64>)> =
-        BTreeMap::new();
+    let mut power = PowerRows::new();
+    let mut teros = TerosRows::new();
+    let mut values = ValueRows::new();
     for (i, row) in rows.iter().enumerate() {
         match &row.data {
             NewData::Power { voltage, current } => {

@@ -417,14 +417,15 @@ pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>,
         }
     }
     compare("power", &want, &have, &mut out);
-    let teros: Vec<(
+    type TerosRow = (
         i32,
         NaiveDateTime,
         Option<f64>,
         Option<f64>,
         Option<f64>,
         Option<i32>,
-    )> = teros_data::table
+    );
+    let teros: Vec<TerosRow> = teros_data::table
         .filter(teros_data::cell_id.eq(cell_id))
         .select((
             teros_data::cell_id,

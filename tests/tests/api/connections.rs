@@ -78,9 +78,16 @@ async fn a_thousand_idle_and_slow_clients_do_not_slow_healthz() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Without limits a connection flood made this time out (30 s); here it is immediate.
-    assert!(slowest < Duration::from_secs(1), "slowest /healthz {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "slowest /healthz {slowest:?}"
+    );
     let mut slow = dribble.await.expect("task");
-    for s in idle.iter_mut().step_by(35).chain(slow.iter_mut().step_by(15)) {
+    for s in idle
+        .iter_mut()
+        .step_by(35)
+        .chain(slow.iter_mut().step_by(15))
+    {
         assert!(
             closed_by_server(s, Duration::from_secs(5)).await,
             "a silent or dribbling connection outlived the idle timeout"

@@ -160,7 +160,7 @@ async fn two_replicas_share_one_limit_through_redis() {
     a.signed_in("shared@example.test").await;
     let mut statuses = Vec::new();
     for n in 0..(LIMIT + 1) {
-        let replica = if n % 2 == 0 { &a } else { &b };
+        let replica = if n.is_multiple_of(2) { &a } else { &b };
         statuses.push(
             login(replica, "shared@example.test", "not-the-password-1")
                 .await
