@@ -105,7 +105,9 @@ async fn round(apps: &[&TestApp], f: &Fleet, round: u32) -> i64 {
         // Distinct times within the hour; rounds interleave with each other too.
         let ts = HOUR + k * ROUNDS + round;
         let (bytes, generic) = body(f, ts, k);
-        let locator = k.is_multiple_of(4).then(|| hex::encode(ulid::Ulid::new().to_bytes()));
+        let locator = k
+            .is_multiple_of(4)
+            .then(|| hex::encode(ulid::Ulid::new().to_bytes()));
         let copies = if locator.is_some() { 2 } else { 1 };
         for copy in 0..copies {
             let app = apps[(k as usize + copy) % apps.len()];
