@@ -190,6 +190,7 @@ pub(crate) fn cell_write_error(err: DbError) -> ApiError {
         (status = 200, description = "Updated", body = MessageResponse),
         (status = 400, description = "Bad tag list or duplicate name", body = ErrorResponse),
         (status = 404, description = "No such cell (or not yours), or unknown tag", body = ErrorResponse),
+        (status = 422, description = "A field breaks its rule: a coordinate that is not a number (or numeric text) in range, an archive flag that is not a boolean", body = ErrorResponse),
     ))]
 pub(crate) async fn update_cell(
     State(state): State<AppState>,
