@@ -245,21 +245,30 @@ pub(crate) fn hold_parents(
     let mut found_loggers = Vec::new();
     match conn {
         DbConn::Postgres(pg) => {
-            if !cell_ids.is_empty() {
-                found_cells = cells::table
-                    .filter(cells::id.eq_any(cell_ids))
-                    .order(cells::id)
-                    .select(cells::id)
-                    .for_key_share()
-                    .load(pg)?;
+            // One round trip for both tables; shared locks never wait for each other, so the
+            // order inside the statement does not matter.
+            #[derive(QueryableByName)]
+            struct Found {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                is_cell: bool,
+                #[diesel(sql_type = diesel::sql_types::Integer)]
+                id: i32,
             }
-            if !logger_ids.is_empty() {
-                found_loggers = loggers::table
-                    .filter(loggers::id.eq_any(logger_ids))
-                    .order(loggers::id)
-                    .select(loggers::id)
-                    .for_key_share()
-                    .load(pg)?;
+            use diesel::sql_types::{Array, Integer};
+            let found: Vec<Found> = diesel::sql_query(
+                "WITH c AS (SELECT id FROM cells WHERE id = ANY($1) ORDER BY id FOR KEY SHARE),
+                      l AS (SELECT id FROM loggers WHERE id = ANY($2) ORDER BY id FOR KEY SHARE)
+                 SELECT true AS is_cell, id FROM c UNION ALL SELECT false, id FROM l",
+            )
+            .bind::<Array<Integer>, _>(cell_ids)
+            .bind::<Array<Integer>, _>(logger_ids)
+            .load(pg)?;
+            for f in found {
+                if f.is_cell {
+                    found_cells.push(f.id);
+                } else {
+                    found_loggers.push(f.id);
+                }
             }
         }
         DbConn::Sqlite(_) => {
@@ -559,9 +568,7 @@ pub(crate) fn write_rows(
             value_rollup.push((key.0, key.1, *float_val));
         }
     }
-    crate::rollups::add_power_many(conn, &power_rollup)?;
-    crate::rollups::add_teros_many(conn, &teros_rollup)?;
-    crate::rollups::add_values_many(conn, &value_rollup)?;
+    crate::rollups::add_many(conn, &power_rollup, &teros_rollup, &value_rollup)?;
     Ok(fresh)
 }
 

@@ -18,6 +18,94 @@ pub(crate) type Bucket<const N: usize> = (i64, [(i64, f64); N]);
 
 /// A freshly inserted power row: (cell, logger, time, volts, amps).
 pub(crate) type NewPower = (i32, Option<i32>, NaiveDateTime, Option<f64>, Option<f64>);
+/// A freshly inserted TEROS row: (cell, time, [vwc, raw vwc, °C, EC]).
+pub(crate) type NewTeros = (i32, NaiveDateTime, [Option<f64>; 4]);
+/// A freshly inserted generic value: (series, time, value).
+pub(crate) type NewValue = (i32, NaiveDateTime, Option<f64>);
+
+/// Adds a batch's new rows to their hourly and daily buckets: on Postgres one statement for all
+/// three tables, appending fresh rows (nothing is locked, so the order is free); on SQLite an
+/// upsert per table.
+pub(crate) fn add_many(
+    conn: &mut DbConn,
+    power: &[NewPower],
+    teros: &[NewTeros],
+    values: &[NewValue],
+) -> Result<(), DbError> {
+    let (power, teros, values) = (power_sums(power), teros_sums(teros), value_sums(values));
+    if power.is_empty() && teros.is_empty() && values.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        DbConn::Postgres(pg) => append_pg(pg, power, teros, values),
+        DbConn::Sqlite(_) => {
+            upsert_power(conn, power)?;
+            upsert_teros(conn, teros)?;
+            upsert_values(conn, values)
+        }
+    }
+}
+
+/// The three tables' sums as arrays in one statement (25 parameters however many buckets; a
+/// multi-row `VALUES` would pass 65,535 parameters at about 7,000 buckets), appended as fresh
+/// rows that no other writer locks (see [`compact`]).
+fn append_pg(
+    pg: &mut diesel::PgConnection,
+    power: Sums<3>,
+    teros: Sums<4>,
+    values: Sums<1>,
+) -> Result<(), DbError> {
+    use diesel::sql_types::{Array, BigInt, Double, Integer};
+    let (p_cells, p_widths, p_buckets, [nv, ni, np], [sv, si, sp]) = columns(power);
+    let (t_cells, t_widths, t_buckets, [n_vwc, n_raw, n_temp, n_ec], [s_vwc, s_raw, s_temp, s_ec]) =
+        columns(teros);
+    let (series, v_widths, v_buckets, [n], [total]) = columns(values);
+    diesel::sql_query(
+        "WITH power AS (
+             INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p,
+                                        sum_p, fresh)
+             SELECT *, true FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[],
+                                        $5::float8[], $6::int8[], $7::float8[], $8::int8[],
+                                        $9::float8[])
+         ), teros AS (
+             INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
+                                        n_temp, sum_temp, n_ec, sum_ec, fresh)
+             SELECT *, true FROM UNNEST($10::int4[], $11::int4[], $12::int8[], $13::int8[],
+                                        $14::float8[], $15::int8[], $16::float8[], $17::int8[],
+                                        $18::float8[], $19::int8[], $20::float8[])
+         )
+         INSERT INTO data_rollups (sensor_id, width, bucket, n, total, fresh)
+         SELECT *, true FROM UNNEST($21::int4[], $22::int4[], $23::int8[], $24::int8[],
+                                    $25::float8[])",
+    )
+    .bind::<Array<Integer>, _>(p_cells)
+    .bind::<Array<Integer>, _>(p_widths)
+    .bind::<Array<BigInt>, _>(p_buckets)
+    .bind::<Array<BigInt>, _>(nv)
+    .bind::<Array<Double>, _>(sv)
+    .bind::<Array<BigInt>, _>(ni)
+    .bind::<Array<Double>, _>(si)
+    .bind::<Array<BigInt>, _>(np)
+    .bind::<Array<Double>, _>(sp)
+    .bind::<Array<Integer>, _>(t_cells)
+    .bind::<Array<Integer>, _>(t_widths)
+    .bind::<Array<BigInt>, _>(t_buckets)
+    .bind::<Array<BigInt>, _>(n_vwc)
+    .bind::<Array<Double>, _>(s_vwc)
+    .bind::<Array<BigInt>, _>(n_raw)
+    .bind::<Array<Double>, _>(s_raw)
+    .bind::<Array<BigInt>, _>(n_temp)
+    .bind::<Array<Double>, _>(s_temp)
+    .bind::<Array<BigInt>, _>(n_ec)
+    .bind::<Array<Double>, _>(s_ec)
+    .bind::<Array<Integer>, _>(series)
+    .bind::<Array<Integer>, _>(v_widths)
+    .bind::<Array<BigInt>, _>(v_buckets)
+    .bind::<Array<BigInt>, _>(n)
+    .bind::<Array<Double>, _>(total)
+    .execute(pg)?;
+    Ok(())
+}
 
 /// The bucket widths kept, in seconds.
 pub const WIDTHS: [i32; 2] = [3600, 86_400];
@@ -34,11 +122,9 @@ fn part(v: Option<f64>) -> (i64, f64) {
     }
 }
 
-/// Adds many new power rows `(cell, logger, ts, volts, amps)` in one statement, summed per
-/// bucket first (one statement may not touch a bucket twice).
-pub(crate) fn add_power_many(conn: &mut DbConn, rows: &[NewPower]) -> Result<(), DbError> {
-    let mut sums: std::collections::BTreeMap<(i32, i32, i64), [(i64, f64); 3]> =
-        std::collections::BTreeMap::new();
+/// New power rows `(cell, logger, ts, volts, amps)` summed per bucket.
+fn power_sums(rows: &[NewPower]) -> Sums<3> {
+    let mut sums: Sums<3> = Sums::new();
     for (cell, _, ts, v, i) in rows {
         for width in WIDTHS {
             let entry = sums.entry((*cell, width, bucket(*ts, width))).or_default();
@@ -52,11 +138,13 @@ pub(crate) fn add_power_many(conn: &mut DbConn, rows: &[NewPower]) -> Result<(),
             }
         }
     }
+    sums
+}
+
+/// SQLite: adds power sums to their buckets' rows.
+fn upsert_power(conn: &mut DbConn, sums: Sums<3>) -> Result<(), DbError> {
     if sums.is_empty() {
         return Ok(());
-    }
-    if let DbConn::Postgres(pg) = conn {
-        return upsert_power_pg(pg, sums);
     }
     let values: Vec<_> = sums
         .into_iter()
@@ -117,71 +205,14 @@ fn columns<const N: usize>(sums: Sums<N>) -> Columns<N> {
     out
 }
 
-/// Power sums as arrays: one statement and nine parameters however many buckets (a multi-row
-/// `VALUES` would pass 65,535 parameters at about 7,000 buckets), appended as fresh rows that
-/// no other writer locks (see [`compact`]).
-fn upsert_power_pg(pg: &mut diesel::PgConnection, sums: Sums<3>) -> Result<(), DbError> {
-    use diesel::sql_types::{Array, BigInt, Double, Integer};
-    let (cells, widths, buckets, [nv, ni, np], [sv, si, sp]) = columns(sums);
-    diesel::sql_query(
-        "INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p,
-                                    fresh)
-         SELECT *, true FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
-                                    $6::int8[], $7::float8[], $8::int8[], $9::float8[])",
-    )
-    .bind::<Array<Integer>, _>(cells)
-    .bind::<Array<Integer>, _>(widths)
-    .bind::<Array<BigInt>, _>(buckets)
-    .bind::<Array<BigInt>, _>(nv)
-    .bind::<Array<Double>, _>(sv)
-    .bind::<Array<BigInt>, _>(ni)
-    .bind::<Array<Double>, _>(si)
-    .bind::<Array<BigInt>, _>(np)
-    .bind::<Array<Double>, _>(sp)
-    .execute(pg)?;
-    Ok(())
-}
-
-/// TEROS sums as arrays (see [`upsert_power_pg`]).
-fn upsert_teros_pg(pg: &mut diesel::PgConnection, sums: Sums<4>) -> Result<(), DbError> {
-    use diesel::sql_types::{Array, BigInt, Double, Integer};
-    let (cells, widths, buckets, [n_vwc, n_raw, n_temp, n_ec], [s_vwc, s_raw, s_temp, s_ec]) =
-        columns(sums);
-    diesel::sql_query(
-        "INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
-                                    n_temp, sum_temp, n_ec, sum_ec, fresh)
-         SELECT *, true FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[], $5::float8[],
-                                    $6::int8[], $7::float8[], $8::int8[], $9::float8[],
-                                    $10::int8[], $11::float8[])",
-    )
-    .bind::<Array<Integer>, _>(cells)
-    .bind::<Array<Integer>, _>(widths)
-    .bind::<Array<BigInt>, _>(buckets)
-    .bind::<Array<BigInt>, _>(n_vwc)
-    .bind::<Array<Double>, _>(s_vwc)
-    .bind::<Array<BigInt>, _>(n_raw)
-    .bind::<Array<Double>, _>(s_raw)
-    .bind::<Array<BigInt>, _>(n_temp)
-    .bind::<Array<Double>, _>(s_temp)
-    .bind::<Array<BigInt>, _>(n_ec)
-    .bind::<Array<Double>, _>(s_ec)
-    .execute(pg)?;
-    Ok(())
-}
-
 /// VWC in (0, 1] is a fraction; rollups sum percent, so averages come out in percent.
 fn vwc_percent(v: Option<f64>) -> Option<f64> {
     v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
 }
 
-/// Adds many new TEROS rows `(cell, ts, [vwc, raw_vwc, temp, ec])` in one statement, summed per
-/// bucket first.
-pub(crate) fn add_teros_many(
-    conn: &mut DbConn,
-    rows: &[(i32, NaiveDateTime, [Option<f64>; 4])],
-) -> Result<(), DbError> {
-    let mut sums: std::collections::BTreeMap<(i32, i32, i64), [(i64, f64); 4]> =
-        std::collections::BTreeMap::new();
+/// New TEROS rows `(cell, ts, [vwc, raw_vwc, temp, ec])` summed per bucket (VWC in percent).
+fn teros_sums(rows: &[NewTeros]) -> Sums<4> {
+    let mut sums: Sums<4> = Sums::new();
     for (cell, ts, [vwc, raw, temp, ec]) in rows {
         for width in WIDTHS {
             let entry = sums.entry((*cell, width, bucket(*ts, width))).or_default();
@@ -195,11 +226,13 @@ pub(crate) fn add_teros_many(
             }
         }
     }
+    sums
+}
+
+/// SQLite: adds TEROS sums to their buckets' rows.
+fn upsert_teros(conn: &mut DbConn, sums: Sums<4>) -> Result<(), DbError> {
     if sums.is_empty() {
         return Ok(());
-    }
-    if let DbConn::Postgres(pg) = conn {
-        return upsert_teros_pg(pg, sums);
     }
     let values: Vec<_> = sums
         .into_iter()
@@ -249,12 +282,8 @@ pub(crate) fn add_teros_many(
     Ok(())
 }
 
-/// Adds many new generic values `(series, ts, value)` in one statement, summed per bucket
-/// first.
-pub(crate) fn add_values_many(
-    conn: &mut DbConn,
-    rows: &[(i32, NaiveDateTime, Option<f64>)],
-) -> Result<(), DbError> {
+/// New generic values `(series, ts, value)` summed per bucket.
+fn value_sums(rows: &[NewValue]) -> Sums<1> {
     let mut sums: Sums<1> = Sums::new();
     for (sensor, ts, value) in rows {
         for width in WIDTHS {
@@ -266,23 +295,12 @@ pub(crate) fn add_values_many(
             entry[0].1 += total;
         }
     }
+    sums
+}
+
+/// SQLite: adds generic sums to their buckets' rows.
+fn upsert_values(conn: &mut DbConn, sums: Sums<1>) -> Result<(), DbError> {
     if sums.is_empty() {
-        return Ok(());
-    }
-    if let DbConn::Postgres(pg) = conn {
-        use diesel::sql_types::{Array, BigInt, Double, Integer};
-        let (series, widths, buckets, [n], [total]) = columns(sums);
-        diesel::sql_query(
-            "INSERT INTO data_rollups (sensor_id, width, bucket, n, total, fresh)
-             SELECT *, true FROM UNNEST($1::int4[], $2::int4[], $3::int8[], $4::int8[],
-                                        $5::float8[])",
-        )
-        .bind::<Array<Integer>, _>(series)
-        .bind::<Array<Integer>, _>(widths)
-        .bind::<Array<BigInt>, _>(buckets)
-        .bind::<Array<BigInt>, _>(n)
-        .bind::<Array<Double>, _>(total)
-        .execute(pg)?;
         return Ok(());
     }
     let values: Vec<_> = sums
