@@ -53,6 +53,10 @@ pub enum ApiError {
     /// 503: a dependency (database, Redis) is down or the request ran out of time.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: an optional integration (OIDC sign-in, TTN sync) is switched off in this
+    /// deployment's settings; the message says which, and that it is not an outage.
+    #[error("{0}")]
+    NotConfigured(String),
     /// 503: work could not be queued because Redis is unreachable (the cause is logged).
     #[error(
         "the job queue is unavailable (Redis cannot be reached); nothing was started, try again shortly"
@@ -104,6 +108,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_)
+            | ApiError::NotConfigured(_)
             | ApiError::QueueUnavailable(_)
             | ApiError::Overloaded(_)
             | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -129,6 +134,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BadGateway(_) => "upstream_failed",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::NotConfigured(_) => "not_configured",
             ApiError::QueueUnavailable(_) => "queue_unavailable",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Timeout(_) => "timeout",
@@ -181,6 +187,7 @@ impl IntoResponse for ApiError {
         let code = self.code();
         let retry_after = match &self {
             ApiError::TooManyRequests(seconds) | ApiError::Overloaded(seconds) => Some(*seconds),
+            ApiError::Timeout(_) => Some(1),
             _ => None,
         };
         let (message, details, cause) = match self {

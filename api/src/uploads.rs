@@ -303,7 +303,12 @@ type Pending = (
     loam_db::measurements::Upload,
     chrono::NaiveDateTime,
     tokio::sync::oneshot::Sender<Result<loam_db::measurements::Stored, StoreError>>,
+    std::time::Instant,
 );
+
+/// An upload that waited this long for a writer is answered 503 `overloaded` instead of being
+/// stored: the database is far behind, and its device has waited long enough to try again.
+const MOST_QUEUED: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most uploads one commit carries.
 const BATCH: usize = 64;
@@ -359,7 +364,7 @@ impl CommitQueue {
     ) -> Result<Result<loam_db::measurements::Stored, StoreError>, ApiError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.sender
-            .try_send((upload, now, reply))
+            .try_send((upload, now, reply, std::time::Instant::now()))
             .map_err(|err| match err {
                 tokio::sync::mpsc::error::TrySendError::Full(_) => ApiError::Overloaded(1),
                 tokio::sync::mpsc::error::TrySendError::Closed(_) => {
@@ -402,7 +407,17 @@ async fn compact_rollups(db: loam_db::Db) {
 
 async fn commit(db: &loam_db::Db, batch: Vec<Pending>) {
     let now = batch.first().map_or_else(loam_db::now, |p| p.1);
-    let (uploads, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(u, _, r)| (u, r)).unzip();
+    let (stale, batch): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|p| p.3.elapsed() > MOST_QUEUED);
+    for (_, _, reply, _) in stale {
+        let _ = reply.send(Err(StoreError::Db(loam_db::DbError::Contention(
+            "the upload waited too long for the database".into(),
+        ))));
+    }
+    if batch.is_empty() {
+        return;
+    }
+    let (uploads, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(u, _, r, _)| (u, r)).unzip();
     match db
         .run(move |c| loam_db::group_commit::store_batch(c, &uploads, now))
         .await

@@ -1,8 +1,8 @@
 //! Bulk import of historical rows into one cell: the caller's single transaction makes a file
 //! all-or-nothing, `ON CONFLICT DO NOTHING` makes a retried import add nothing twice, and rollups
 //! count every row once. On Postgres a batch of 25,000 lines is one statement per table (rows
-//! as arrays) and the touched days' rollups are rebuilt at the end (hourly from the rows, daily
-//! from the hours); SQLite, in-process, takes rows one prepared statement at a time with their rollups.
+//! as arrays; all power rows, then all TEROS rows, by time — the order uploads lock in) and the
+//! touched days' rollups are rebuilt at the end (hourly from the rows, daily from the hours); SQLite, in-process, takes rows one prepared statement at a time with their rollups.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -46,43 +46,54 @@ pub fn insert(
     }
     let mut new = 0;
     let mut done = 0;
-    for chunk in rows.chunks(BATCH) {
-        new += match conn {
-            DbConn::Postgres(_) => insert_pg(conn, cell_id, logger_id, chunk, now)?,
-            DbConn::Sqlite(_) => {
-                let rows: Vec<NewRow> = chunk
-                    .iter()
-                    .flat_map(|r| {
-                        let power = r.power.map(|(voltage, current)| NewRow {
-                            cell_id,
-                            logger_id: Some(logger_id),
-                            ts: r.ts,
-                            data: NewData::Power { voltage, current },
-                        });
-                        let teros = r.teros.map(|(vwc, temp, ec)| NewRow {
-                            cell_id,
-                            logger_id: None,
-                            ts: r.ts,
-                            data: NewData::Teros {
-                                vwc,
-                                raw_vwc: vwc,
-                                temp,
-                                ec: Some(ec),
-                                water_pot: None,
-                            },
-                        });
-                        power.into_iter().chain(teros)
-                    })
-                    .collect();
-                let rows: Vec<&NewRow> = rows.iter().collect();
-                crate::group_commit::write_rows(conn, &rows, now)?
-                    .into_iter()
-                    .filter(|new| *new)
-                    .count()
+    if matches!(conn, DbConn::Postgres(_)) {
+        // Uploads take row locks table by table in key order (power, then TEROS, each by time;
+        // see `group_commit`); the import does the same — every power row, then every TEROS
+        // row, by time — so an upload retrying a row the import holds can wait but never
+        // deadlock with it.
+        let mut sorted = rows.to_vec();
+        sorted.sort_by_key(|r| r.ts);
+        for pass in [Pass::Power, Pass::Teros] {
+            for chunk in sorted.chunks(BATCH) {
+                new += insert_pg(conn, cell_id, logger_id, chunk, now, pass)?;
+                done += chunk.len();
+                after_batch(done / 2)?;
             }
-        };
-        done += chunk.len();
-        after_batch(done)?;
+        }
+    } else {
+        for chunk in rows.chunks(BATCH) {
+            let new_rows: Vec<NewRow> = chunk
+                .iter()
+                .flat_map(|r| {
+                    let power = r.power.map(|(voltage, current)| NewRow {
+                        cell_id,
+                        logger_id: Some(logger_id),
+                        ts: r.ts,
+                        data: NewData::Power { voltage, current },
+                    });
+                    let teros = r.teros.map(|(vwc, temp, ec)| NewRow {
+                        cell_id,
+                        logger_id: None,
+                        ts: r.ts,
+                        data: NewData::Teros {
+                            vwc,
+                            raw_vwc: vwc,
+                            temp,
+                            ec: Some(ec),
+                            water_pot: None,
+                        },
+                    });
+                    power.into_iter().chain(teros)
+                })
+                .collect();
+            let refs: Vec<&NewRow> = new_rows.iter().collect();
+            new += crate::group_commit::write_rows(conn, &refs, now)?
+                .into_iter()
+                .filter(|fresh| *fresh)
+                .count();
+            done += chunk.len();
+            after_batch(done)?;
+        }
     }
     let first = rows.iter().map(|r| r.ts).min();
     let last = rows.iter().map(|r| r.ts).max();
@@ -107,75 +118,83 @@ SELECT $1, u.ts, u.vwc, u.vwc, u.temp, u.ec, $2
 FROM UNNEST($3::timestamp[], $4::float8[], $5::float8[], $6::int4[]) AS u (ts, vwc, temp, ec)
 ON CONFLICT DO NOTHING";
 
-/// Rebuilds a cell's hourly power rollups for whole days `[$2, $3)` from its rows, with the
-/// arithmetic of `rollups.rs`: buckets floor Unix seconds to the hour; non-finite values are not
-/// counted. (`date_part` answers a double, several times cheaper here than `extract`'s numeric.)
-const POWER_ROLLUPS_SQL: &str = "
-INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p)
-SELECT $1, 3600, r.e - ((r.e % 3600) + 3600) % 3600,
-       count(r.v), coalesce(sum(r.v), 0), count(r.i), coalesce(sum(r.i), 0),
-       count(r.v * r.i), coalesce(sum(r.v * r.i), 0)
-FROM (
-    SELECT floor(date_part('epoch', ts))::bigint AS e,
-           CASE WHEN voltage IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE voltage END AS v,
-           CASE WHEN current IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE current END AS i
-    FROM power_data
-    WHERE cell_id = $1 AND ts >= $2 AND ts < $3
-) AS r
-GROUP BY 3";
-
-/// The daily power rollups of the same days, from the hourly ones just rebuilt (hours nest in
-/// days; a fraction of the rows to aggregate, and 20 % faster than a second pass over the data).
-const POWER_DAILY_SQL: &str = "
+/// Rebuilds a cell's power rollups for whole days `[$2, $3)` (`[$4, $5)` in Unix seconds) in
+/// one statement: the old rows of those buckets are deleted and the hourly sums recomputed from
+/// the raw rows, the daily ones from the hours, with the arithmetic of `rollups.rs` (buckets floor
+/// Unix seconds; non-finite values are not counted; `date_part` answers a double, several times
+/// cheaper here than `extract`'s numeric). One statement is one snapshot: an upload committed
+/// before it has its rows counted and its appended rollup rows deleted, one committed after keeps
+/// its appended rows and its rows are not counted — exact either way, with no lock on the cell.
+const POWER_REBUILD_SQL: &str = "
+WITH gone AS (
+    DELETE FROM power_rollups WHERE cell_id = $1 AND bucket >= $4 AND bucket < $5
+), hourly AS (
+    SELECT r.e - ((r.e % 3600) + 3600) % 3600 AS bucket,
+           count(r.v) AS n_v, coalesce(sum(r.v), 0) AS sum_v,
+           count(r.i) AS n_i, coalesce(sum(r.i), 0) AS sum_i,
+           count(r.v * r.i) AS n_p, coalesce(sum(r.v * r.i), 0) AS sum_p
+    FROM (
+        SELECT floor(date_part('epoch', ts))::bigint AS e,
+               CASE WHEN voltage IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE voltage END AS v,
+               CASE WHEN current IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE current END AS i
+        FROM power_data
+        WHERE cell_id = $1 AND ts >= $2 AND ts < $3
+    ) AS r
+    GROUP BY 1
+), hours AS (
+    INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p)
+    SELECT $1, 3600, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p FROM hourly
+)
 INSERT INTO power_rollups (cell_id, width, bucket, n_v, sum_v, n_i, sum_i, n_p, sum_p)
 SELECT $1, 86400, bucket - ((bucket % 86400) + 86400) % 86400,
        sum(n_v), sum(sum_v), sum(n_i), sum(sum_i), sum(n_p), sum(sum_p)
-FROM power_rollups
-WHERE cell_id = $1 AND width = 3600 AND bucket >= $2 AND bucket < $3
+FROM hourly
 GROUP BY 3";
 
-/// Rebuilds a cell's hourly TEROS rollups for whole days (VWC in percent, as `rollups.rs`).
-const TEROS_ROLLUPS_SQL: &str = "
-INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
-                           n_temp, sum_temp, n_ec, sum_ec)
-SELECT $1, 3600, r.e - ((r.e % 3600) + 3600) % 3600,
-       count(r.vwc), coalesce(sum(r.vwc), 0), count(r.raw), coalesce(sum(r.raw), 0),
-       count(r.temp), coalesce(sum(r.temp), 0), count(r.ec), coalesce(sum(r.ec), 0)
-FROM (
-    SELECT floor(date_part('epoch', ts))::bigint AS e,
-           CASE WHEN vwc IN ('NaN', 'Infinity', '-Infinity') THEN NULL
-                WHEN vwc > 0 AND vwc <= 1 THEN vwc * 100 ELSE vwc END AS vwc,
-           CASE WHEN raw_vwc IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE raw_vwc END AS raw,
-           CASE WHEN temp IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE temp END AS temp,
-           ec::float8 AS ec
-    FROM teros_data
-    WHERE cell_id = $1 AND ts >= $2 AND ts < $3
-) AS r
-GROUP BY 3";
-
-/// The daily TEROS rollups of the same days, from the hourly ones.
-const TEROS_DAILY_SQL: &str = "
+/// The same for TEROS (VWC in percent, as `rollups.rs`).
+const TEROS_REBUILD_SQL: &str = "
+WITH gone AS (
+    DELETE FROM teros_rollups WHERE cell_id = $1 AND bucket >= $4 AND bucket < $5
+), hourly AS (
+    SELECT r.e - ((r.e % 3600) + 3600) % 3600 AS bucket,
+           count(r.vwc) AS n_vwc, coalesce(sum(r.vwc), 0) AS sum_vwc,
+           count(r.raw) AS n_raw, coalesce(sum(r.raw), 0) AS sum_raw,
+           count(r.temp) AS n_temp, coalesce(sum(r.temp), 0) AS sum_temp,
+           count(r.ec) AS n_ec, coalesce(sum(r.ec), 0) AS sum_ec
+    FROM (
+        SELECT floor(date_part('epoch', ts))::bigint AS e,
+               CASE WHEN vwc IN ('NaN', 'Infinity', '-Infinity') THEN NULL
+                    WHEN vwc > 0 AND vwc <= 1 THEN vwc * 100 ELSE vwc END AS vwc,
+               CASE WHEN raw_vwc IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE raw_vwc END AS raw,
+               CASE WHEN temp IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE temp END AS temp,
+               ec::float8 AS ec
+        FROM teros_data
+        WHERE cell_id = $1 AND ts >= $2 AND ts < $3
+    ) AS r
+    GROUP BY 1
+), hours AS (
+    INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
+                               n_temp, sum_temp, n_ec, sum_ec)
+    SELECT $1, 3600, bucket, n_vwc, sum_vwc, n_raw, sum_raw, n_temp, sum_temp, n_ec, sum_ec
+    FROM hourly
+)
 INSERT INTO teros_rollups (cell_id, width, bucket, n_vwc, sum_vwc, n_raw, sum_raw,
                            n_temp, sum_temp, n_ec, sum_ec)
 SELECT $1, 86400, bucket - ((bucket % 86400) + 86400) % 86400,
        sum(n_vwc), sum(sum_vwc), sum(n_raw), sum(sum_raw),
        sum(n_temp), sum(sum_temp), sum(n_ec), sum(sum_ec)
-FROM teros_rollups
-WHERE cell_id = $1 AND width = 3600 AND bucket >= $2 AND bucket < $3
+FROM hourly
 GROUP BY 3";
 
-/// Recomputes the rollups of the whole days an import touched: hourly from the rows, daily from
-/// the hours, one aggregate each per table (far cheaper than a rollup write per batch). The cell
-/// is taken `FOR UPDATE` first: uploads to it that are under way finish, new ones wait the
-/// moment until the import commits, so no increment is lost between the delete and the
-/// rebuild; the rewrite lock keeps the background compaction away from the rows meanwhile.
+/// Recomputes the rollups of the whole days an import touched, one statement per table (far
+/// cheaper than a rollup write per batch). No lock on the cell: uploads to it go on (see the
+/// statements); the rewrite lock keeps the background compaction away from these rows.
 fn rebuild_rollups_pg(
     conn: &mut DbConn,
     cell_id: i32,
     first: NaiveDateTime,
     last: NaiveDateTime,
 ) -> Result<(), DbError> {
-    use crate::schema::{cells, power_rollups as pr, teros_rollups as tr};
     use diesel::sql_types::{BigInt, Integer, Timestamp};
     if !matches!(conn, DbConn::Postgres(_)) {
         return Ok(());
@@ -189,49 +208,28 @@ fn rebuild_rollups_pg(
             .ok_or_else(|| DbError::Aborted("import times out of range".into()))
     };
     let (from_ts, to_ts) = (at(from)?, at(to)?);
-    let DbConn::Postgres(pg) = conn else {
-        return Ok(());
-    };
-    cells::table
-        .find(cell_id)
-        .select(cells::id)
-        .for_update()
-        .load::<i32>(pg)?;
     crate::rollups::lock_for_rewrite(conn)?;
     let DbConn::Postgres(pg) = conn else {
         return Ok(());
     };
     diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(pg)?;
-    diesel::delete(
-        pr::table
-            .filter(pr::cell_id.eq(cell_id))
-            .filter(pr::bucket.ge(from))
-            .filter(pr::bucket.lt(to)),
-    )
-    .execute(pg)?;
-    diesel::delete(
-        tr::table
-            .filter(tr::cell_id.eq(cell_id))
-            .filter(tr::bucket.ge(from))
-            .filter(tr::bucket.lt(to)),
-    )
-    .execute(pg)?;
-    for (hourly, daily) in [
-        (POWER_ROLLUPS_SQL, POWER_DAILY_SQL),
-        (TEROS_ROLLUPS_SQL, TEROS_DAILY_SQL),
-    ] {
-        diesel::sql_query(hourly)
+    for statement in [POWER_REBUILD_SQL, TEROS_REBUILD_SQL] {
+        diesel::sql_query(statement)
             .bind::<Integer, _>(cell_id)
             .bind::<Timestamp, _>(from_ts)
             .bind::<Timestamp, _>(to_ts)
-            .execute(pg)?;
-        diesel::sql_query(daily)
-            .bind::<Integer, _>(cell_id)
             .bind::<BigInt, _>(from)
             .bind::<BigInt, _>(to)
             .execute(pg)?;
     }
     Ok(())
+}
+
+/// Which table a Postgres import pass writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Power,
+    Teros,
 }
 
 fn insert_pg(
@@ -240,6 +238,7 @@ fn insert_pg(
     logger_id: i32,
     rows: &[ImportRow],
     now: NaiveDateTime,
+    pass: Pass,
 ) -> Result<usize, DbError> {
     use diesel::sql_types::{Array, Double, Integer, Timestamp};
     let DbConn::Postgres(pg) = conn else {
@@ -256,7 +255,7 @@ fn insert_pg(
         .filter_map(|r| r.teros.map(|(vwc, temp, ec)| (r.ts, vwc, temp, ec)))
         .collect();
     let mut added = 0;
-    if !power.is_empty() {
+    if pass == Pass::Power && !power.is_empty() {
         added += diesel::sql_query(POWER_SQL)
             .bind::<Integer, _>(cell_id)
             .bind::<Integer, _>(logger_id)
@@ -266,7 +265,7 @@ fn insert_pg(
             .bind::<Array<Double>, _>(power.iter().map(|p| p.2).collect::<Vec<_>>())
             .execute(pg)?;
     }
-    if !teros.is_empty() {
+    if pass == Pass::Teros && !teros.is_empty() {
         added += diesel::sql_query(TEROS_SQL)
             .bind::<Integer, _>(cell_id)
             .bind::<Timestamp, _>(now)

@@ -107,6 +107,9 @@ fn append_pg(
     Ok(())
 }
 
+/// Buckets per SQLite upsert: a statement may bind at most 32,766 values (11 columns each).
+const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
+
 /// The bucket widths kept, in seconds.
 pub const WIDTHS: [i32; 2] = [3600, 86_400];
 
@@ -162,19 +165,21 @@ fn upsert_power(conn: &mut DbConn, sums: Sums<3>) -> Result<(), DbError> {
             )
         })
         .collect();
-    crate::on_backend!(conn, c => diesel::insert_into(pr::table)
-        .values(&values)
-        .on_conflict((pr::cell_id, pr::width, pr::bucket))
-        .do_update()
-        .set((
-            pr::n_v.eq(pr::n_v + excluded(pr::n_v)),
-            pr::sum_v.eq(pr::sum_v + excluded(pr::sum_v)),
-            pr::n_i.eq(pr::n_i + excluded(pr::n_i)),
-            pr::sum_i.eq(pr::sum_i + excluded(pr::sum_i)),
-            pr::n_p.eq(pr::n_p + excluded(pr::n_p)),
-            pr::sum_p.eq(pr::sum_p + excluded(pr::sum_p)),
-        ))
-        .execute(c))?;
+    for chunk in values.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        crate::on_backend!(conn, c => diesel::insert_into(pr::table)
+            .values(chunk)
+            .on_conflict((pr::cell_id, pr::width, pr::bucket))
+            .do_update()
+            .set((
+                pr::n_v.eq(pr::n_v + excluded(pr::n_v)),
+                pr::sum_v.eq(pr::sum_v + excluded(pr::sum_v)),
+                pr::n_i.eq(pr::n_i + excluded(pr::n_i)),
+                pr::sum_i.eq(pr::sum_i + excluded(pr::sum_i)),
+                pr::n_p.eq(pr::n_p + excluded(pr::n_p)),
+                pr::sum_p.eq(pr::sum_p + excluded(pr::sum_p)),
+            ))
+            .execute(c))?;
+    }
     Ok(())
 }
 
@@ -263,21 +268,23 @@ fn upsert_teros(conn: &mut DbConn, sums: Sums<4>) -> Result<(), DbError> {
         )
         .collect();
     {
-        crate::on_backend!(conn, c => diesel::insert_into(tr::table)
-            .values(&values)
-            .on_conflict((tr::cell_id, tr::width, tr::bucket))
-            .do_update()
-            .set((
-                tr::n_vwc.eq(tr::n_vwc + excluded(tr::n_vwc)),
-                tr::sum_vwc.eq(tr::sum_vwc + excluded(tr::sum_vwc)),
-                tr::n_raw.eq(tr::n_raw + excluded(tr::n_raw)),
-                tr::sum_raw.eq(tr::sum_raw + excluded(tr::sum_raw)),
-                tr::n_temp.eq(tr::n_temp + excluded(tr::n_temp)),
-                tr::sum_temp.eq(tr::sum_temp + excluded(tr::sum_temp)),
-                tr::n_ec.eq(tr::n_ec + excluded(tr::n_ec)),
-                tr::sum_ec.eq(tr::sum_ec + excluded(tr::sum_ec)),
-            ))
-            .execute(c))?;
+        for chunk in values.chunks(SQLITE_ROWS_PER_STATEMENT) {
+            crate::on_backend!(conn, c => diesel::insert_into(tr::table)
+                .values(chunk)
+                .on_conflict((tr::cell_id, tr::width, tr::bucket))
+                .do_update()
+                .set((
+                    tr::n_vwc.eq(tr::n_vwc + excluded(tr::n_vwc)),
+                    tr::sum_vwc.eq(tr::sum_vwc + excluded(tr::sum_vwc)),
+                    tr::n_raw.eq(tr::n_raw + excluded(tr::n_raw)),
+                    tr::sum_raw.eq(tr::sum_raw + excluded(tr::sum_raw)),
+                    tr::n_temp.eq(tr::n_temp + excluded(tr::n_temp)),
+                    tr::sum_temp.eq(tr::sum_temp + excluded(tr::sum_temp)),
+                    tr::n_ec.eq(tr::n_ec + excluded(tr::n_ec)),
+                    tr::sum_ec.eq(tr::sum_ec + excluded(tr::sum_ec)),
+                ))
+                .execute(c))?;
+        }
     }
     Ok(())
 }
@@ -315,12 +322,14 @@ fn upsert_values(conn: &mut DbConn, sums: Sums<1>) -> Result<(), DbError> {
             )
         })
         .collect();
-    crate::on_backend!(conn, c => diesel::insert_into(dr::table)
-        .values(&values)
-        .on_conflict((dr::sensor_id, dr::width, dr::bucket))
-        .do_update()
-        .set((dr::n.eq(dr::n + excluded(dr::n)), dr::total.eq(dr::total + excluded(dr::total))))
-        .execute(c))?;
+    for chunk in values.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        crate::on_backend!(conn, c => diesel::insert_into(dr::table)
+            .values(chunk)
+            .on_conflict((dr::sensor_id, dr::width, dr::bucket))
+            .do_update()
+            .set((dr::n.eq(dr::n + excluded(dr::n)), dr::total.eq(dr::total + excluded(dr::total))))
+            .execute(c))?;
+    }
     Ok(())
 }
 

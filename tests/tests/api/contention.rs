@@ -15,6 +15,7 @@ backend_tests!(
     concurrent_mixed_uploads_to_one_cell_are_stored_once_with_exact_rollups,
     a_refused_upload_never_fails_the_others_in_its_batch,
     a_database_slower_than_the_arrivals_sheds_load_with_503_and_retry_after,
+    an_import_and_uploads_to_the_same_hours_neither_deadlock_nor_drift,
 );
 
 /// 2024-01-13 18:00:00 UTC: every upload of a round lands in this hour.
@@ -407,5 +408,76 @@ async fn a_database_slower_than_the_arrivals_sheds_load_with_503_and_retry_after
         "the queue's uploads were stored ({accepted})"
     );
     assert_eq!(stored_rows(&app, f.cell).await, accepted + 1);
+    assert_rollups_exact(&app, f.cell).await;
+}
+
+/// A CSV import into a cell while its logger uploads power and TEROS for the same hours (some
+/// the very rows the import brings): every upload 200, the import succeeds at its first attempt,
+/// and every rollup equals the raw rows.
+async fn an_import_and_uploads_to_the_same_hours_neither_deadlock_nor_drift(backend: Backend) {
+    let app = spawn(backend, None).await;
+    let owner = app.signed_in(OWNER).await;
+    let f = fleet(&app, "imported").await;
+    let lines = 6000u32;
+    let mut csv = String::from(
+        "timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)",
+    );
+    for n in 0..lines {
+        let t = chrono::DateTime::from_timestamp(i64::from(HOUR + n * 1800), 0).expect("time");
+        csv.push_str(&format!(
+            "\n{},{},{},1.0,{},{},{}",
+            t.format(" %d %b %Y %H:%M:%S GMT"),
+            100 + n % 50,
+            20 + n % 7,
+            200 + n % 30,
+            -0.5 + f64::from(n % 100) * 0.01,
+            18.5
+        ));
+    }
+    let started = app
+        .as_person(
+            Method::POST,
+            &format!("/api/cell/{}/import", f.cell),
+            &owner,
+        )
+        .query(&[
+            ("logger_id", f.logger.to_string()),
+            ("name", "storm.csv".into()),
+        ])
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(started.status(), 202);
+    let job: serde_json::Value = started.json().await.expect("json");
+    let job_id = job["id"].as_str().expect("job id").to_owned();
+    // Uploads over the same days: on the import's half hours (the same rows) and between them.
+    let mut sends = Vec::new();
+    for k in 0..192u32 {
+        let ts = HOUR + (k * 97 % lines) * 1800 + if k % 2 == 1 { 900 } else { 0 };
+        let (bytes, _) = body(&f, ts, k % 2);
+        let req = app
+            .client
+            .post(app.url("/api/sensor/"))
+            .header("content-type", "application/octet-stream")
+            .header("x-api-key", &f.key)
+            .body(bytes);
+        sends.push(tokio::spawn(async move {
+            req.send().await.expect("request").status().as_u16()
+        }));
+        if k % 32 == 31 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    for send in sends {
+        assert_eq!(send.await.expect("task"), 200);
+    }
+    let record = app.wait_for_job(&owner, &job_id).await;
+    assert_eq!(record["state"], "succeeded", "{record}");
+    assert_eq!(
+        record["attempts"], 1,
+        "no attempt failed on a deadlock: {record}"
+    );
     assert_rollups_exact(&app, f.cell).await;
 }
