@@ -91,8 +91,10 @@ pub(crate) fn validation_failed(errors: ValidationErrors) -> ApiError {
     ApiError::Invalid(Value::Object(fields))
 }
 
-/// Path ids as ENTS's `<int:…>` converters read them: unsigned decimal integers only; anything
-/// else (negative, non-numeric, too large) is a 404, as the route would not have matched.
+/// Path parameters, ids as ENTS's `<int:…>` converters read them: unsigned decimal integers
+/// only; anything that does not parse (negative, non-numeric, too large, not UTF-8) is Loam's
+/// JSON 404, as the route would not have matched. Every route reads its path through this, never
+/// through axum's `Path`, whose rejection is a plain-text 400.
 pub(crate) struct Ids<T>(pub T);
 
 impl<S, T> axum::extract::FromRequestParts<S> for Ids<T>

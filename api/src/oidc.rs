@@ -46,8 +46,10 @@ fn upstream(what: &str, err: impl std::fmt::Display) -> ApiError {
 /// The configured client, or 503 when OIDC is not set up.
 fn client(state: &AppState) -> Result<OidcClient<'_>, ApiError> {
     state.config().oidc().ok_or_else(|| {
-        ApiError::Unavailable(
-            "OIDC login is not configured (LOAM_OIDC_CLIENT_ID, _SECRET, _REDIRECT_URI)".into(),
+        ApiError::NotConfigured(
+            "OIDC sign-in is not configured on this server (LOAM_OIDC_CLIENT_ID, \
+             LOAM_OIDC_CLIENT_SECRET, LOAM_OIDC_REDIRECT_URI)"
+                .into(),
         )
     })
 }

@@ -9,8 +9,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::SecurityRequirement;
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 
 use crate::error::ApiError;
@@ -60,16 +61,51 @@ impl Access {
     /// the spec of every operation lists them without each handler repeating them.
     fn refusals(self) -> &'static [(&'static str, &'static str)] {
         const UNAUTHENTICATED: (&str, &str) = ("401", "No valid credentials for this route");
+        // Credentials are checked on every route, and an invalid API key counts against the
+        // caller's address, so past the limit any route answers 429 (with Retry-After).
+        const GUESSING: (&str, &str) = (
+            "429",
+            "Too many invalid API keys from this address; Retry-After says when to try again",
+        );
         match self {
-            // Credentials are checked on every route, so a bad one is refused here too.
-            Access::Public => &[("401", "Credentials were sent and are invalid")],
+            Access::Public => &[("401", "Credentials were sent and are invalid"), GUESSING],
             Access::Publisher => &[
                 UNAUTHENTICATED,
                 ("403", "A device key without the firmware scope"),
+                GUESSING,
             ],
-            _ => &[UNAUTHENTICATED],
+            _ => &[UNAUTHENTICATED, GUESSING],
         }
     }
+}
+
+/// The answers of the [`Valid`](crate::extract::Valid) extractor, which reads every JSON body
+/// that has a declared schema before the handler runs. (Bodies documented as a bare object are
+/// read leniently, as ENTS did, and document their own refusals.)
+const TYPED_BODY_REFUSALS: &[(&str, &str)] = &[
+    ("400", "The body is not valid JSON"),
+    (
+        "415",
+        "The body was not sent as JSON (Content-Type: application/json)",
+    ),
+    (
+        "422",
+        "The body does not match its schema, or a field breaks a rule (details name the field)",
+    ),
+];
+
+/// Whether the operation's body is JSON with a declared schema, i.e. read with `Valid<T>`.
+fn reads_typed_json(op: &Operation) -> bool {
+    let Some(RefOr::T(body)) = &op.request_body else {
+        return false;
+    };
+    matches!(
+        body.content.get("application/json"),
+        Some(RefOr::T(Content {
+            schema: Some(RefOr::Ref(_)),
+            ..
+        }))
+    )
 }
 
 /// A documented error answer with Loam's JSON error body.
@@ -230,7 +266,12 @@ impl ApiRouter {
             ];
             for op in operations.into_iter().flatten() {
                 op.security = (!security.is_empty()).then(|| security.clone());
-                for (status, why) in access.refusals() {
+                let body_refusals = if reads_typed_json(op) {
+                    TYPED_BODY_REFUSALS
+                } else {
+                    &[]
+                };
+                for (status, why) in access.refusals().iter().chain(body_refusals) {
                     op.responses
                         .responses
                         .entry((*status).to_owned())

@@ -315,6 +315,7 @@ async fn api_error(res: reqwest::Response) -> ClientError {
         code: text(&body["error"]["code"]).unwrap_or_else(|| format!("http_{status}")),
         message: text(&body["error"]["message"])
             .or_else(|| text(&body["error"]))
+            .or_else(|| text(&body["message"]))
             .unwrap_or_else(|| "no explanation given".into()),
         request_id: text(&body["request_id"]).unwrap_or(header_id),
     }

@@ -3,7 +3,7 @@
 //! admins' quota changes. Receipts themselves are issued by the upload doors (`uploads`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use loam_db::models::Enrolment;
 use loam_receipts::{DeviceKey, Locator};
 use loam_schemas::devices::{
@@ -13,7 +13,7 @@ use loam_schemas::devices::{
 use loam_schemas::errors::ErrorResponse;
 
 use crate::error::ApiError;
-use crate::extract::Valid;
+use crate::extract::{Ids, Valid};
 use crate::identity::{Caller, Person};
 use crate::routes::loggers::owned_or_self;
 use crate::state::AppState;
@@ -63,7 +63,7 @@ pub(crate) async fn receipt_key(State(state): State<AppState>) -> Json<ReceiptKe
 pub(crate) async fn enrol(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<u32>,
+    Ids(id): Ids<u32>,
     Valid(body): Valid<EnrolRequest>,
 ) -> Result<Json<EnrolmentResponse>, ApiError> {
     let logger = owned_or_self(&state, &caller, id).await?;
@@ -106,7 +106,7 @@ pub(crate) async fn enrol(
 pub(crate) async fn set_quota(
     State(state): State<AppState>,
     person: Person,
-    Path(id): Path<u32>,
+    Ids(id): Ids<u32>,
     Valid(body): Valid<QuotaRequest>,
 ) -> Result<Json<EnrolmentResponse>, ApiError> {
     if !person.is_admin {
@@ -157,7 +157,7 @@ pub(crate) async fn set_quota(
 pub(crate) async fn get_receipt(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, locator)): Path<(String, String)>,
+    Ids((id, locator)): Ids<(String, String)>,
 ) -> Result<Json<ReceiptResponse>, ApiError> {
     let locator = Locator::parse(&locator).map_err(|_| crate::uploads::invalid_locator())?;
     let missing = || ApiError::NotFound("Receipt not found".into());

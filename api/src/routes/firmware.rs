@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loam_db::DbError;
@@ -22,7 +22,7 @@ use loam_schemas::wire::rfc3339;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::error::ApiError;
-use crate::extract::Valid;
+use crate::extract::{Ids, Valid};
 use crate::firmware_store::{RangeAnswer, Staged, parse_range};
 use crate::identity::Caller;
 use crate::state::AppState;
@@ -328,7 +328,7 @@ pub(crate) async fn search_firmware(
     ))]
 pub(crate) async fn list_versions(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Ids(name): Ids<String>,
 ) -> Result<Json<FirmwareVersions>, ApiError> {
     let lookup = name.clone();
     let versions = state
@@ -362,7 +362,7 @@ async fn find(state: &AppState, name: String, version: String) -> Result<Firmwar
     ))]
 pub(crate) async fn get_firmware(
     State(state): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
+    Ids((name, version)): Ids<(String, String)>,
 ) -> Result<Json<FirmwareResponse>, ApiError> {
     Ok(Json(response(find(&state, name, version).await?)))
 }
@@ -378,7 +378,7 @@ pub(crate) async fn get_firmware(
 pub(crate) async fn delete_firmware(
     State(state): State<AppState>,
     caller: Caller,
-    Path((name, version)): Path<(String, String)>,
+    Ids((name, version)): Ids<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let firmware = find(&state, name, version).await?;
     if !crate::access::owns(&caller, firmware.user_id.as_deref()) {
@@ -413,7 +413,7 @@ pub(crate) async fn delete_firmware(
 pub(crate) async fn download_firmware(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((name, version)): Path<(String, String)>,
+    Ids((name, version)): Ids<(String, String)>,
 ) -> Result<Response, ApiError> {
     let firmware = find(&state, name, version).await?;
     let etag = format!("\"{}\"", firmware.sha256);
@@ -486,7 +486,7 @@ pub(crate) async fn download_firmware(
 pub(crate) async fn set_logger_firmware(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<u32>,
+    Ids(id): Ids<u32>,
     Valid(body): Valid<DesiredFirmwareRequest>,
 ) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
     let logger = super::loggers::owned(&state, &caller, id).await?;
@@ -517,7 +517,7 @@ pub(crate) async fn set_logger_firmware(
 pub(crate) async fn get_logger_firmware(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<u32>,
+    Ids(id): Ids<u32>,
 ) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
     let logger = super::loggers::owned_or_self(&state, &caller, id).await?;
     let logger_id = logger.id;

@@ -119,12 +119,13 @@ pub(crate) async fn start_cell_export(
     Ok(Json(ResultId { result_id: id }))
 }
 
-/// ENTS's polling endpoint for an export: PENDING, then SUCCESS with the CSV text.
+/// ENTS's polling endpoint for an export: PENDING, then SUCCESS with the CSV text. It knows only
+/// the CSV exports `/api/cell/datas` starts; other jobs are followed at `/api/jobs/{id}`.
 #[utoipa::path(get, path = "/api/status/{job_id}", tag = "jobs",
     params(("job_id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "`{\"state\", \"status\"}`", body = TaskStatus),
-        (status = 404, description = "No such job (or not yours)", body = ErrorResponse),
+        (status = 404, description = "No such CSV export job (or not yours)", body = ErrorResponse),
     ))]
 pub(crate) async fn task_status(
     State(state): State<AppState>,
@@ -132,6 +133,11 @@ pub(crate) async fn task_status(
     Ids(id): Ids<String>,
 ) -> Result<Json<TaskStatus>, ApiError> {
     let job = owned(&state, &person, id).await?;
+    if job.kind != "export_cells" {
+        return Err(ApiError::NotFound(
+            "not a CSV export from /api/cell/datas; follow this job at /api/jobs/{id}".into(),
+        ));
+    }
     let status = match job.state.as_str() {
         "queued" | "running" => TaskStatus {
             state: "PENDING".into(),
@@ -219,7 +225,7 @@ pub(crate) async fn cancel_job(
 #[utoipa::path(get, path = "/api/jobs/{job_id}/artifact", tag = "jobs",
     params(("job_id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "The file", content_type = "text/csv"),
+        (status = 200, description = "The file: CSV for an ENTS export (`/api/cell/datas`), ZIP for the others", content(("text/csv"), ("application/zip"))),
         (status = 404, description = "No such job or artifact (or not yours)", body = ErrorResponse),
     ))]
 pub(crate) async fn download_artifact(

@@ -227,7 +227,7 @@ pub(crate) async fn upload_sensor_json(
     responses(
         (status = 200, description = "The series", body = SensorSeriesResponse),
         (status = 400, description = "Bad parameter", body = ErrorResponse),
-        (status = 404, description = "Not your cell", body = ErrorResponse),
+        (status = 404, description = "No such cell, or not yours", body = ErrorResponse),
     ))]
 pub(crate) async fn read_sensor(
     State(state): State<AppState>,
@@ -250,6 +250,7 @@ pub(crate) async fn read_sensor(
     responses(
         (status = 200, description = "The series", body = SensorSeriesResponse),
         (status = 400, description = "Bad parameter", body = ErrorResponse),
+        (status = 404, description = "No such cell, or not yours", body = ErrorResponse),
     ))]
 pub(crate) async fn read_sensor_json(
     State(state): State<AppState>,

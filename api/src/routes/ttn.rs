@@ -18,8 +18,9 @@ use crate::state::AppState;
 
 fn target(state: &AppState) -> Result<loam_jobs::ttn::TtnTarget, ApiError> {
     state.job_settings().ttn.clone().ok_or_else(|| {
-        ApiError::Unavailable(
-            "upstream sync with The Things Network is not configured (LOAM_TTN_APP_ID, LOAM_TTN_API_KEY)"
+        ApiError::NotConfigured(
+            "upstream sync with The Things Network is not configured on this server \
+             (LOAM_TTN_APP_ID, LOAM_TTN_API_KEY)"
                 .into(),
         )
     })

@@ -120,7 +120,7 @@ pub(crate) async fn get_user_key(
     responses(
         (status = 201, description = "The new key, in full (shown only now)", body = UserKeyResponse),
         (status = 401, description = "A bearer token is required", body = ErrorResponse),
-        (status = 409, description = "A key exists; delete it first", body = MessageResponse),
+        (status = 409, description = "A key exists; delete it first (ENTS's `{\"message\"}` body)", body = MessageResponse),
     ))]
 pub(crate) async fn create_user_key(
     State(state): State<AppState>,
@@ -155,9 +155,13 @@ pub(crate) async fn create_user_key(
         })
         .await?;
     if !created {
-        return Err(ApiError::Conflict(
-            "API key already exists. Delete existing key before creating a new one.".into(),
-        ));
+        // ENTS's exact answer (reference §2.5), not Loam's envelope: the dashboard shows it.
+        return Err(ApiError::Ents {
+            status: StatusCode::CONFLICT,
+            body: serde_json::json!({
+                "message": "API key already exists. Delete existing key before creating a new one."
+            }),
+        });
     }
     Ok((
         StatusCode::CREATED,

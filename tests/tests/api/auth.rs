@@ -263,6 +263,19 @@ async fn user_key_is_stored_hashed_and_shown_once(backend: Backend) {
         .expect("key")
         .to_owned();
     assert!(key.starts_with("loam_uk_") && key.len() == 72);
+    // A second key while one exists: ENTS's 409 and its exact body (reference §2.5).
+    let again = app
+        .client
+        .post(app.url("/api/apikey/"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(again.status(), 409);
+    assert_eq!(
+        again.json::<Value>().await.expect("json"),
+        json!({"message": "API key already exists. Delete existing key before creating a new one."})
+    );
     let shown: Value = app
         .client
         .get(app.url("/api/apikey/"))

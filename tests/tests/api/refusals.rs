@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 backend_tests!(
     refusals_answer_as_documented,
-    json_uploads_answer_their_documented_refusals
+    json_uploads_answer_their_documented_refusals,
+    typed_json_bodies_are_refused_alike,
+    switched_off_integrations_say_so
 );
 
 const OWNER: &str = "owner@example.test";
@@ -140,6 +142,15 @@ async fn refusals_answer_as_documented(backend: Backend) {
         case(Owner, M::GET, "/api/firmware/no-such-image/1.0.0", Empty, 404),
         case(Owner, M::GET, "/api/firmware/no-such-image/1.0.0/download", Empty, 404),
         case(Device, M::POST, "/api/teros/", Json(json!({"cell": "no-such-cell", "ts": 1.7e9, "vwc": 0.2, "raw_vwc": 2000.0, "temp": 20.0, "ec": 100.0}),), 404),
+        case(Owner, M::GET, format!("/api/sensor_json/?name=bme280&measurement=temperature&cellId={NO_ID}"), Empty, 404),
+        // Path ids that are no id (negative, too large, not UTF-8): the same JSON 404 everywhere.
+        case(Admin, M::PUT, "/api/logger/-1/quota", Json(json!({"available_slots": 1})), 404),
+        case(Owner, M::POST, "/api/logger/-1/enrol", Json(json!({"public_key": "00"})), 404),
+        case(Owner, M::GET, "/api/logger/-1/firmware", Empty, 404),
+        case(Owner, M::PUT, "/api/logger/4294967296/firmware", Json(json!({"name": "image", "version": "1.0.0"})), 404),
+        case(Owner, M::GET, "/api/logger/x/keys", Empty, 404),
+        case(Owner, M::GET, "/api/firmware/%FF", Empty, 404),
+        case(Owner, M::GET, "/api/firmware/%FF/1.0.0", Empty, 404),
         // Malformed input: 400.
         case(Owner, M::GET, "/api/catalog/sensors", Empty, 400),
         case(Owner, M::GET, "/api/cell/datas", Empty, 400),
@@ -287,4 +298,112 @@ async fn json_uploads_answer_their_documented_refusals(backend: Backend) {
         .expect("req");
     assert_eq!(unknown.status(), 501);
     assert_eq!(&unknown.bytes().await.expect("bytes")[..], [0x08, 0x01]);
+}
+
+/// Every operation whose JSON body has a declared schema refuses a body it cannot read in the
+/// same three ways, before the handler runs, and documents each (the route builder adds them):
+/// no JSON content type 415, malformed JSON 400, JSON of the wrong shape 422.
+async fn typed_json_bodies_are_refused_alike(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin("admin@example.test").await;
+    let logger = app.logger(&admin, "admin@example.test", "logger-1").await;
+    let device_key = app.device_key(&admin, logger, &["ingest"]).await;
+    let mut checked = Vec::new();
+    for op in app.operations().await {
+        let schema = &op.doc["requestBody"]["content"]["application/json"]["schema"];
+        if !schema["$ref"].is_string() {
+            continue;
+        }
+        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
+        let path = op
+            .path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let device_only = op.doc["security"] == json!([{"api_key": []}]);
+        for (content_type, body, status, code) in [
+            (None, "", 415, "unsupported_media_type"),
+            (Some("text/plain"), "{}", 415, "unsupported_media_type"),
+            (Some("application/json"), "{", 400, "invalid_json"),
+            (
+                Some("application/json"),
+                "\"text\"",
+                422,
+                "validation_failed",
+            ),
+        ] {
+            let mut req = app.client.request(method.clone(), app.url(&path));
+            req = if device_only {
+                req.header("x-api-key", &device_key)
+            } else {
+                req.header("authorization", admin.bearer())
+            };
+            if let Some(content_type) = content_type {
+                req = req.header("content-type", content_type);
+            }
+            let res = req.body(body).send().await.expect("request");
+            let answered = res.status().as_u16();
+            let text = res.text().await.expect("body");
+            let what = format!("{} {} with {content_type:?} {body:?}", op.method, op.path);
+            assert_eq!(answered, status, "{what}: {text}");
+            let err: Value = serde_json::from_str(&text).expect("a JSON error body");
+            assert_eq!(err["error"]["code"], code, "{what}: {text}");
+            assert!(
+                op.doc["responses"].get(status.to_string()).is_some(),
+                "{what} is not documented"
+            );
+        }
+        checked.push(format!("{} {}", op.method, op.path));
+    }
+    assert!(checked.len() >= 15, "only {checked:?}");
+    assert!(checked.contains(&"PUT /api/logger/{logger_id}/quota".to_owned()));
+    assert!(checked.contains(&"POST /api/auth/login".to_owned()));
+}
+
+/// OIDC sign-in and TTN sync switched off (their settings unset) answer 503 saying so, not as
+/// if a dependency were down.
+async fn switched_off_integrations_say_so(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in(OWNER).await;
+    let logger = app.logger(&owner, OWNER, "logger-1").await;
+    let ttn = format!("/api/logger/{logger}/ttn");
+    let register = json!({"dev_eui": "70B3D57ED000ABCD", "join_eui": "0000000000000001",
+                          "app_key": "00112233445566778899AABBCCDDEEFF"});
+    let answers = [
+        ("OIDC", app.get("/api/oauth/url").await),
+        ("OIDC", app.get("/api/auth/token?code=abc&state=xyz").await),
+        (
+            "The Things Network",
+            app.as_person(Method::GET, &ttn, &owner)
+                .send()
+                .await
+                .expect("req"),
+        ),
+        (
+            "The Things Network",
+            app.as_person(Method::POST, &ttn, &owner)
+                .json(&register)
+                .send()
+                .await
+                .expect("req"),
+        ),
+        (
+            "The Things Network",
+            app.as_person(Method::DELETE, &ttn, &owner)
+                .send()
+                .await
+                .expect("req"),
+        ),
+    ];
+    for (integration, res) in answers {
+        assert_eq!(res.status(), 503, "{integration}");
+        let err: Value = res.json().await.expect("json");
+        assert_eq!(err["error"]["code"], "not_configured", "{err}");
+        let message = err["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains(integration) && message.contains("is not configured"),
+            "{message}"
+        );
+    }
 }

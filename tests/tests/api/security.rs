@@ -1,12 +1,13 @@
 //! The OpenAPI document's security entries match what the route layers enforce.
 
-use loam_tests::{Backend, TestApp, backend_tests};
+use loam_tests::{Backend, Options, TestApp, backend_tests};
 use reqwest::Method;
 use serde_json::Value;
 
 backend_tests!(
     secured_operations_refuse_anonymous_callers,
     every_operation_refuses_invalid_credentials,
+    every_operation_rate_limits_guessed_keys,
     device_keys_read_only_their_owners_cells
 );
 
@@ -107,6 +108,56 @@ async fn every_operation_refuses_invalid_credentials(backend: Backend) {
         let body: Value = res.json().await.expect("a JSON error body");
         assert_eq!(
             body["error"]["code"], "unauthorized",
+            "{method} {path}: {body}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 80, "only {checked} operations found");
+}
+
+/// An invalid API key counts against the caller's address wherever it is sent (credentials are
+/// checked before any route runs), so past the limit every operation answers 429 with
+/// Retry-After, and every operation documents it.
+async fn every_operation_rate_limits_guessed_keys(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            tweak: Some(Box::new(|c| c.auth_failures_per_minute = 1)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let guessed = format!("loam_dk_{}", "0".repeat(64));
+    let first = app
+        .client
+        .get(app.url("/api/cell/id"))
+        .header("x-api-key", &guessed)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(first.status(), 401, "the first guess is only refused");
+    let mut checked = 0;
+    for op in operations_of(&app).await {
+        let (method, path) = (&op.method, &op.path);
+        assert!(
+            op.doc["responses"].get("429").is_some(),
+            "{method} {path} does not document 429"
+        );
+        let res = app
+            .client
+            .request(method.clone(), app.url(&op.concrete))
+            .header("x-api-key", &guessed)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(res.status(), 429, "{method} {path}");
+        assert!(
+            res.headers().get("retry-after").is_some(),
+            "{method} {path}"
+        );
+        let body: Value = res.json().await.expect("a JSON error body");
+        assert_eq!(
+            body["error"]["code"], "rate_limited",
             "{method} {path}: {body}"
         );
         checked += 1;

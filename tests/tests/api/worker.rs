@@ -152,6 +152,14 @@ async fn zip_export_equals_the_read_api(backend: Backend) {
         let job = app.wait_for_job(&s, &id).await;
         assert_eq!(job["state"], "succeeded", "{job}");
         let files = unzip(&download(&app, &s, &id).await);
+        // ENTS's polling endpoint knows only its CSV exports; a ZIP is no CSV text.
+        let status = app
+            .as_person(Method::GET, &format!("/api/status/{id}"), &s)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(status.status(), 404);
+        assert_eq!(json_of(status).await["error"]["code"], "not_found");
         let power = &files[&format!("cell-{cell}/power.csv")];
         let teros = &files[&format!("cell-{cell}/teros.csv")];
         assert!(power.starts_with("timestamp,v_mV,i_uA,p_uW\n"));
