@@ -203,7 +203,7 @@ pub fn update(
 pub fn delete(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
     use crate::schema::{power_data, power_rollups, teros_data, teros_rollups};
     crate::write_transaction(conn, |conn| {
-        // Measurements carry no foreign keys on Postgres (see `measurements::lock_parents`):
+        // Measurements carry no foreign keys on Postgres (see `group_commit::hold_parents`):
         // take the cell first, so uploads holding it finish, then delete what it owns.
         if let DbConn::Postgres(pg) = conn {
             cells::table

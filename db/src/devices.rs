@@ -1,6 +1,6 @@
 //! Device enrolments (a device key and an upload quota per logger) and upload receipts. Quotas
 //! are charged, and receipts written, inside the upload's own transaction (see
-//! `measurements::store_many`), so a device's slot count and its receipts always agree with the
+//! `group_commit::store_batch`), so a device's slot count and its receipts always agree with the
 //! rows that were committed.
 
 use chrono::NaiveDateTime;

@@ -426,17 +426,7 @@ pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>,
             power_data::current,
         ))
         .load(conn)?;
-    let mut want: Sums<3> = Sums::new();
-    for (cell, _, ts, v, i) in &power {
-        for width in WIDTHS {
-            let entry = want.entry((*cell, width, bucket(*ts, width))).or_default();
-            let parts = [part(*v), part(*i), part(v.zip(*i).map(|(v, i)| v * i))];
-            for (slot, (n, s)) in entry.iter_mut().zip(parts) {
-                slot.0 += n;
-                slot.1 += s;
-            }
-        }
-    }
+    let want = power_sums(&power);
     let mut have: Sums<3> = Sums::new();
     for width in WIDTHS {
         for (b, parts) in self::power(conn, cell_id, width, i64::MIN, i64::MAX)? {
@@ -463,22 +453,11 @@ pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>,
             teros_data::ec,
         ))
         .load(conn)?;
-    let mut want: Sums<4> = Sums::new();
-    for (cell, ts, vwc, raw, temp, ec) in &teros {
-        for width in WIDTHS {
-            let entry = want.entry((*cell, width, bucket(*ts, width))).or_default();
-            let parts = [
-                part(vwc_percent(*vwc)),
-                part(*raw),
-                part(*temp),
-                part(ec.map(f64::from)),
-            ];
-            for (slot, (n, s)) in entry.iter_mut().zip(parts) {
-                slot.0 += n;
-                slot.1 += s;
-            }
-        }
-    }
+    let teros: Vec<NewTeros> = teros
+        .into_iter()
+        .map(|(cell, ts, vwc, raw, temp, ec)| (cell, ts, [vwc, raw, temp, ec.map(f64::from)]))
+        .collect();
+    let want = teros_sums(&teros);
     let mut have: Sums<4> = Sums::new();
     for width in WIDTHS {
         for (b, parts) in self::teros(conn, cell_id, width, i64::MIN, i64::MAX)? {
@@ -495,15 +474,8 @@ pub(crate) fn mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>,
             .filter(data::sensor_id.eq(sensor))
             .select((data::ts, data::float_val))
             .load(conn)?;
-        let mut want: Sums<1> = Sums::new();
-        for (ts, value) in &rows {
-            for width in WIDTHS {
-                let entry = want.entry((sensor, width, bucket(*ts, width))).or_default();
-                let (n, s) = part(*value);
-                entry[0].0 += n;
-                entry[0].1 += s;
-            }
-        }
+        let rows: Vec<NewValue> = rows.into_iter().map(|(ts, v)| (sensor, ts, v)).collect();
+        let want = value_sums(&rows);
         let mut have: Sums<1> = Sums::new();
         for width in WIDTHS {
             for (b, n, total) in values(conn, sensor, width, i64::MIN, i64::MAX)? {
