@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use loam_schemas::errors::{ErrorDetail, ErrorResponse};
@@ -80,7 +80,11 @@ async fn observe(mut req: Request, next: Next) -> Response {
     let mut response = next.run(req).instrument(span.clone()).await;
     let _entered = span.enter();
 
-    if let Some(report) = response.extensions_mut().remove::<ErrorReport>() {
+    let report = match response.extensions_mut().remove::<ErrorReport>() {
+        Some(report) => Some(report),
+        None => plain_rejection(&mut response).await,
+    };
+    if let Some(report) = report {
         if let Some(cause) = &report.cause {
             tracing::error!(status = response.status().as_u16(), cause = %cause, "request failed: {cause}");
         }
@@ -100,6 +104,39 @@ async fn observe(mut req: Request, next: Next) -> Response {
         route.as_deref().unwrap_or("(no route)"),
     );
     response
+}
+
+/// An error answered by the framework rather than by Loam (a body past the size limit read by a
+/// `Bytes` or multipart extractor, a malformed query string): its plain-text body becomes the
+/// message of the JSON envelope, so every error a client sees has the same shape.
+async fn plain_rejection(response: &mut Response) -> Option<ErrorReport> {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !status.is_client_error() || !plain {
+        return None;
+    }
+    let body = std::mem::take(response.body_mut());
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
+        _ => "bad_request",
+    };
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the body is larger than this server accepts".to_owned(),
+        _ => String::from_utf8_lossy(&text).trim().to_owned(),
+    };
+    Some(ErrorReport {
+        code,
+        message,
+        details: None,
+        cause: None,
+    })
 }
 
 fn render_error(response: &mut Response, report: ErrorReport, id: &RequestId) {

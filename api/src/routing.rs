@@ -94,6 +94,13 @@ const TYPED_BODY_REFUSALS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The answer of the body-size limit (`LOAM_BODY_LIMIT_BYTES`), which any operation reading a body
+/// gives before its handler sees the body.
+const BODY_TOO_LARGE: (&str, &str) = (
+    "413",
+    "The body is larger than the server's limit (LOAM_BODY_LIMIT_BYTES)",
+);
+
 /// Whether the operation's body is JSON with a declared schema, i.e. read with `Valid<T>`.
 fn reads_typed_json(op: &Operation) -> bool {
     let Some(RefOr::T(body)) = &op.request_body else {
@@ -271,7 +278,13 @@ impl ApiRouter {
                 } else {
                     &[]
                 };
-                for (status, why) in access.refusals().iter().chain(body_refusals) {
+                let size_refusal = op.request_body.is_some().then_some(&BODY_TOO_LARGE);
+                for (status, why) in access
+                    .refusals()
+                    .iter()
+                    .chain(body_refusals)
+                    .chain(size_refusal)
+                {
                     op.responses
                         .responses
                         .entry((*status).to_owned())

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::legacy::{power, teros};
+use crate::legacy::{electrical_conductivity, power, teros};
 use crate::{DecodeError, Door, Number, Upload, sensor_rows};
 
 /// The generic kinds the JSON door accepts: `(kind, [(data key, unit)])`; keys are used as given.
@@ -113,7 +113,11 @@ pub fn decode_json(value: &Value) -> Result<Upload, DecodeError> {
         "teros12" => {
             let ec = match data.get("ec") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(number(v, "data.ec")?.as_f64().round() as i64),
+                Some(v) => {
+                    let ec = number(v, "data.ec")?.as_f64().round();
+                    // Saturating cast; anything beyond i32 is refused by the range check.
+                    Some(electrical_conductivity(ec as i64, "data.ec")?)
+                }
             };
             teros(
                 cell,
@@ -170,6 +174,28 @@ mod tests {
         assert!(matches!(
             decode_json(&body),
             Err(DecodeError::BadField { .. })
+        ));
+    }
+
+    #[test]
+    fn conductivity_beyond_the_stored_integer_is_refused_not_nulled() {
+        let teros = |ec: Value| {
+            json!({"type": "teros12", "cellId": 1, "loggerId": 1, "ts": 1_705_168_805,
+                   "data": {"vwcRaw": 2000.0, "vwcAdj": 0.3, "temp": 21.0, "ec": ec}})
+        };
+        for ec in [json!(3e9), json!(-3e9), json!(1e300)] {
+            match decode_json(&teros(ec.clone())) {
+                Err(DecodeError::BadField { field, .. }) => assert_eq!(field, "data.ec"),
+                other => panic!("ec {ec}: {other:?}"),
+            }
+        }
+        let up = decode_json(&teros(json!(2_147_483_647))).expect("the largest stored value");
+        assert!(matches!(
+            up.rows[0].data,
+            crate::RowData::Teros {
+                ec: Some(2_147_483_647),
+                ..
+            }
         ));
     }
 

@@ -26,7 +26,7 @@ pub fn decode_legacy(bytes: &[u8]) -> Result<Upload, DecodeError> {
             t.vwc_raw,
             t.vwc_adj,
             t.temp,
-            Some(i64::from(t.ec)),
+            Some(electrical_conductivity(i64::from(t.ec), "teros12.ec")?),
         ),
         Kind::Phytos31(p) => sensor_rows(
             "phytos31",
@@ -178,6 +178,19 @@ pub(crate) fn power(
 }
 
 /// A TEROS-12 row and its event.
+/// A TEROS conductivity the store can hold (µS/cm as a 32-bit integer, as in ENTS's table):
+/// anything wider is refused rather than silently stored as NULL.
+pub(crate) fn electrical_conductivity(ec: i64, field: &str) -> Result<i64, DecodeError> {
+    if i32::try_from(ec).is_ok() {
+        Ok(ec)
+    } else {
+        Err(DecodeError::BadField {
+            field: field.into(),
+            problem: format!("{ec} is out of range ({} to {})", i32::MIN, i32::MAX),
+        })
+    }
+}
+
 pub(crate) fn teros(
     cell_id: u32,
     logger_id: Option<u32>,
@@ -232,6 +245,38 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
             .collect()
+    }
+
+    #[test]
+    fn conductivity_beyond_the_stored_integer_is_refused() {
+        let encode = |ec: u32| {
+            crate::pb::Measurement {
+                meta: Some(crate::pb::MeasurementMetadata {
+                    cell_id: 1,
+                    logger_id: 1,
+                    ts: 1_705_168_805,
+                }),
+                measurement: Some(Kind::Teros12(crate::pb::Teros12Measurement {
+                    vwc_raw: 2000.0,
+                    vwc_adj: 0.3,
+                    temp: 21.0,
+                    ec,
+                })),
+            }
+            .encode_to_vec()
+        };
+        assert!(matches!(
+            decode_legacy(&encode(u32::MAX)),
+            Err(DecodeError::BadField { .. })
+        ));
+        let up = decode_legacy(&encode(1_000)).expect("valid");
+        assert!(matches!(
+            up.rows[0].data,
+            RowData::Teros {
+                ec: Some(1_000),
+                ..
+            }
+        ));
     }
 
     #[test]

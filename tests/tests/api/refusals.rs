@@ -10,6 +10,7 @@ backend_tests!(
     refusals_answer_as_documented,
     json_uploads_answer_their_documented_refusals,
     typed_json_bodies_are_refused_alike,
+    oversized_bodies_are_refused_alike,
     switched_off_integrations_say_so
 );
 
@@ -359,6 +360,95 @@ async fn typed_json_bodies_are_refused_alike(backend: Backend) {
     assert!(checked.len() >= 15, "only {checked:?}");
     assert!(checked.contains(&"PUT /api/logger/{logger_id}/quota".to_owned()));
     assert!(checked.contains(&"POST /api/auth/login".to_owned()));
+}
+
+/// Every operation that reads a body refuses one past `LOAM_BODY_LIMIT_BYTES` with a 413 in the
+/// JSON envelope (whichever extractor reads it: JSON, protobuf bytes, CSV, multipart) and
+/// documents it. Firmware uploads have their own, larger limit and are tested with firmware.
+async fn oversized_bodies_are_refused_alike(backend: Backend) {
+    const LIMIT: usize = 4096;
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            tweak: Some(Box::new(|c| c.body_limit_bytes = LIMIT)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let admin = app.admin("admin@example.test").await;
+    let logger = app.logger(&admin, "admin@example.test", "logger-1").await;
+    let device_key = app.device_key(&admin, logger, &["ingest"]).await;
+    let mut checked = Vec::new();
+    for op in app.operations().await {
+        let Some(content) = op.doc["requestBody"]["content"].as_object() else {
+            continue;
+        };
+        if op.path == "/api/firmware" && op.method == "POST" {
+            continue;
+        }
+        let media = content
+            .keys()
+            .next()
+            .expect("a documented media type")
+            .clone();
+        let (content_type, body) = if media == "multipart/form-data" {
+            let filler = "x".repeat(4 * LIMIT);
+            (
+                "multipart/form-data; boundary=LOAMBOUNDARY".to_owned(),
+                format!(
+                    "--LOAMBOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; \
+                     filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\n{filler}\r\n\
+                     --LOAMBOUNDARY--\r\n"
+                ),
+            )
+        } else if media == "application/json" {
+            (
+                media,
+                format!("{{\"name\": \"{}\"}}", "x".repeat(4 * LIMIT)),
+            )
+        } else {
+            (media, "x".repeat(4 * LIMIT))
+        };
+        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
+        let path = op
+            .path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let device_only = op.doc["security"] == json!([{"api_key": []}]);
+        let req = app.client.request(method, app.url(&path));
+        let req = if device_only {
+            req.header("x-api-key", &device_key)
+        } else {
+            req.header("authorization", admin.bearer())
+        };
+        let res = req
+            .header("content-type", &content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let what = format!("{} {} ({content_type})", op.method, op.path);
+        let answered = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        assert_eq!(answered, 413, "{what}: {text}");
+        let err: Value = serde_json::from_str(&text).expect("a JSON error body");
+        assert_eq!(err["error"]["code"], "payload_too_large", "{what}: {text}");
+        assert!(
+            op.doc["responses"].get("413").is_some(),
+            "{what}: 413 is not documented"
+        );
+        checked.push(format!("{} {}", op.method, op.path));
+    }
+    assert!(
+        checked.contains(&"POST /api/sensor/".to_owned()),
+        "{checked:?}"
+    );
+    assert!(
+        checked.contains(&"POST /api/auth/login".to_owned()),
+        "{checked:?}"
+    );
 }
 
 /// OIDC sign-in and TTN sync switched off (their settings unset) answer 503 saying so, not as
