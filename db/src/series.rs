@@ -115,11 +115,14 @@ impl Mean {
     }
 }
 
-/// How a resampled read is answered: raw rows for the partial buckets at the edges of the range,
-/// rollups for the full buckets between them (hour and day only; other widths read raw rows).
+/// How a resampled read is answered: raw rows for the partial rollup buckets at the edges of
+/// the range, rollups for the full ones between them. Hours read the hourly rollups; days and
+/// every wider width read the daily ones (a week, month, quarter or year is a whole number of
+/// UTC days, so its average is the sum of its days' sums over the sum of their counts); seconds
+/// and minutes read raw rows.
 struct Plan {
     width: i32,
-    /// Full buckets `[from, to)`, Unix seconds, answered by rollups.
+    /// Full rollup buckets `[from, to)`, Unix seconds, answered by rollups.
     full: Option<(i64, i64)>,
     /// Inclusive ranges answered by raw rows.
     raw: Vec<(NaiveDateTime, NaiveDateTime)>,
@@ -128,7 +131,9 @@ struct Plan {
 fn plan(w: &Window) -> Plan {
     let width: i32 = match w.resample {
         Resample::Hour => 3600,
-        Resample::Day => 86_400,
+        Resample::Day | Resample::Week | Resample::Month | Resample::Quarter | Resample::Year => {
+            86_400
+        }
         _ => {
             return Plan {
                 width: 0,
@@ -230,7 +235,7 @@ pub fn power(conn: &mut DbConn, cell_id: i32, w: Window) -> Result<Vec<PowerPoin
     }
     if let Some((from, to)) = plan.full {
         for (bucket, parts) in crate::rollups::power(conn, cell_id, plan.width, from, to)? {
-            let means = buckets.entry(at(bucket)).or_default();
+            let means = buckets.entry(w.resample.bucket(at(bucket))).or_default();
             for (mean, part) in means.iter_mut().zip(parts) {
                 mean.add_many(part);
             }
@@ -291,7 +296,7 @@ pub fn teros(conn: &mut DbConn, cell_id: i32, w: Window) -> Result<Vec<TerosPoin
     }
     if let Some((from, to)) = plan.full {
         for (bucket, parts) in crate::rollups::teros(conn, cell_id, plan.width, from, to)? {
-            let means = buckets.entry(at(bucket)).or_default();
+            let means = buckets.entry(w.resample.bucket(at(bucket))).or_default();
             for (mean, part) in means.iter_mut().zip(parts) {
                 mean.add_many(part);
             }
@@ -362,7 +367,10 @@ pub fn sensor(
     }
     if let Some((from, to)) = plan.full {
         for (bucket, n, total) in crate::rollups::values(conn, sensor.id, plan.width, from, to)? {
-            buckets.entry(at(bucket)).or_default().add_many((n, total));
+            buckets
+                .entry(w.resample.bucket(at(bucket)))
+                .or_default()
+                .add_many((n, total));
         }
     }
     let points = buckets

@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{Datelike, NaiveDate};
+
 use loam_tests::{Backend, Options, TestApp, backend_tests, frames};
 use reqwest::Method;
 use serde_json::Value;
 
 backend_tests!(
     resampled_power_equals_the_average_of_raw_rows_per_bucket,
+    wide_resamples_equal_the_raw_average_per_calendar_bucket,
     teros_vwc_is_normalised_once_per_row,
     bad_parameters_are_400,
     reads_need_rights_outside_compatibility_mode,
@@ -148,6 +151,142 @@ async fn resampled_power_equals_the_average_of_raw_rows_per_bucket(backend: Back
             ),
             "{resample} p"
         );
+    }
+}
+
+/// The start of the calendar bucket (`date_trunc`, UTC, weeks from Monday) holding `ts`.
+fn calendar_bucket(resample: &str, ts: i64) -> i64 {
+    let date = chrono::DateTime::from_timestamp(ts, 0)
+        .expect("time")
+        .date_naive();
+    let start = match resample {
+        "day" => date,
+        "week" => date - chrono::Duration::days(i64::from(date.weekday().num_days_from_monday())),
+        "month" => NaiveDate::from_ymd_opt(date.year(), date.month(), 1).expect("date"),
+        "quarter" => {
+            NaiveDate::from_ymd_opt(date.year(), (date.month() - 1) / 3 * 3 + 1, 1).expect("date")
+        }
+        "year" => NaiveDate::from_ymd_opt(date.year(), 1, 1).expect("date"),
+        other => panic!("no calendar bucket {other}"),
+    };
+    start
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp()
+}
+
+/// Week, month, quarter and year answers (read from the daily rollups plus raw rows for the
+/// partial days at the edges) equal the plain average of the raw rows in each calendar bucket,
+/// for power, TEROS and a generic series, over a range that starts and ends mid-day, crosses
+/// a year, quarters, months and weeks, and took late rows after it had been read once.
+async fn wide_resamples_equal_the_raw_average_per_calendar_bucket(backend: Backend) {
+    use loam_tests::frames::pb::SensorType;
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            ents_compat: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let s = app.signed_in("reader@example.test").await;
+    let cell = app.cell(&s, "reader@example.test", "c").await;
+    let logger = app.logger(&s, "reader@example.test", "l").await;
+    let first = 1_703_721_600_i64; // 2023-12-28 00:00:00 UTC, a Thursday
+    // 160 readings about 14.6 h apart (to mid-April 2024), sent newest first.
+    let readings: Vec<(i64, f64)> = (0..160_i64)
+        .map(|k| {
+            (
+                first + 3_000 + k * 52_711,
+                1.0 + (k * 37 % 101) as f64 / 10.0,
+            )
+        })
+        .collect();
+    let send = |(ts, x): (i64, f64)| {
+        let app = &app;
+        async move {
+            let t = ts as u32;
+            for (body, generic) in [
+                (frames::power(t, cell, logger, x / 10.0, x / 1000.0), false),
+                (
+                    frames::teros12(t, cell, logger, 2000.0 + x, x / 100.0, 10.0 + x, 100),
+                    false,
+                ),
+                (
+                    frames::generic(t, logger, &[(SensorType::Bme280Pressure, cell, 900.0 + x)]),
+                    true,
+                ),
+            ] {
+                let res = app.upload(body, generic, None).await;
+                assert_eq!(res.status(), 200, "upload at {ts}");
+            }
+        }
+    };
+    let (late, early) = readings.split_at(40);
+    for reading in early.iter().rev() {
+        send(*reading).await;
+    }
+    let from = first + 13 * 3600 + 7;
+    let to = readings[150].0 - 5 * 3600;
+    read(&app, &format!("/api/power/{cell}"), from, to, "month").await;
+    for reading in late.iter().rev() {
+        send(*reading).await;
+    }
+    let in_range: Vec<&(i64, f64)> = readings
+        .iter()
+        .filter(|(ts, _)| (from..=to).contains(ts))
+        .collect();
+    assert!(in_range.len() > 100 && in_range.len() < readings.len());
+    let sensor = format!("/api/sensor/?name=BME280_PRESSURE&measurement=Pressure&cellId={cell}");
+    for resample in ["day", "week", "month", "quarter", "year"] {
+        let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+        for (ts, x) in &in_range {
+            buckets
+                .entry(calendar_bucket(resample, *ts))
+                .or_default()
+                .push(*x);
+        }
+        let want_ts: Vec<String> = buckets.keys().map(|b| http(*b)).collect();
+        let mean = |f: &dyn Fn(f64) -> f64| -> Vec<f64> {
+            buckets
+                .values()
+                .map(|xs| xs.iter().map(|x| f(*x)).sum::<f64>() / xs.len() as f64)
+                .collect()
+        };
+        let power = read(&app, &format!("/api/power/{cell}"), from, to, resample).await;
+        let teros = read(&app, &format!("/api/teros/{cell}"), from, to, resample).await;
+        let generic = read(&app, &sensor, from, to, resample).await;
+        for (what, answer) in [("power", &power), ("teros", &teros), ("sensor", &generic)] {
+            let got_ts: Vec<String> = answer["timestamp"]
+                .as_array()
+                .expect("timestamps")
+                .iter()
+                .map(|t| t.as_str().expect("text").to_owned())
+                .collect();
+            assert_eq!(got_ts, want_ts, "{what} {resample} buckets");
+        }
+        let close = |got: &Value, want: Vec<f64>, what: &str| {
+            let got = floats(got);
+            assert_eq!(got.len(), want.len(), "{what} {resample}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                    "{what} {resample}: {g} vs {w}"
+                );
+            }
+        };
+        close(&power["v"], mean(&|x| x / 10.0 * 1e3), "power v");
+        close(&power["i"], mean(&|x| x / 1000.0 * 1e6), "power i");
+        close(
+            &power["p"],
+            mean(&|x| x / 10.0 * x / 1000.0 * 1e6),
+            "power p",
+        );
+        close(&teros["temp"], mean(&|x| 10.0 + x), "teros temp");
+        close(&teros["raw_vwc"], mean(&|x| 2000.0 + x), "teros raw_vwc");
+        close(&teros["vwc"], mean(&|x| x), "teros vwc (percent)");
+        close(&generic["data"], mean(&|x| 900.0 + x), "sensor data");
     }
 }
 
