@@ -7,10 +7,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use loam_config::AccessLog;
 use loam_schemas::errors::{ErrorDetail, ErrorResponse};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tracing::Instrument;
 
@@ -57,12 +60,28 @@ pub(crate) fn apply(routes: Router<AppState>, state: &AppState) -> Router<AppSta
     if let Some(cors) = cors_layer(&config.cors_origins, config.ents_compat) {
         router = router.layer(cors);
     }
-    router.layer(from_fn(observe))
+    // Compression is outermost: `observe` rewrites error bodies, which must happen before.
+    router
+        .layer(from_fn_with_state(config.access_log, observe))
+        .layer(compression())
+}
+
+/// Compresses answers the client accepts compressed (`Accept-Encoding`: zstd or gzip) at the
+/// fastest level, which already shrinks JSON series several times while costing less CPU
+/// than sending the bytes. Bodies that are compressed already (ZIP exports, firmware images)
+/// or tiny are sent as they are; streamed bodies stay streamed.
+fn compression() -> CompressionLayer<impl Predicate> {
+    let predicate = DefaultPredicate::new()
+        .and(NotForContentType::const_new("application/zip"))
+        .and(NotForContentType::const_new("application/octet-stream"));
+    CompressionLayer::new()
+        .quality(CompressionLevel::Fastest)
+        .compress_when(predicate)
 }
 
 /// Gives the request its id, runs it inside a span carrying that id (so every log line of the
 /// request has it), renders any [`ApiError`] with the id, and logs one line per request.
-async fn observe(mut req: Request, next: Next) -> Response {
+async fn observe(State(access_log): State<AccessLog>, mut req: Request, next: Next) -> Response {
     let id = RequestId::from_request(&req);
     let started = Instant::now();
     let method = req.method().clone();
@@ -94,6 +113,14 @@ async fn observe(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     let status = response.status().as_u16();
+    let logged = match access_log {
+        AccessLog::All => true,
+        AccessLog::Failures => status >= 400,
+        AccessLog::Off => false,
+    };
+    if !logged {
+        return response;
+    }
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(
         method = %method,

@@ -1,15 +1,27 @@
 //! Raw reads of long ranges, streamed: the answers keep ENTS's column-wise JSON
-//! (`{"i": [...], "p": [...], "timestamp": [...], "v": [...]}` and the TEROS and sensor shapes),
-//! written one column at a time from time windows of rows, so the server's memory stays flat
-//! however long the range. Every pass reads the rows that existed when the read began (an id
-//! bound), so the columns always line up.
+//! (`{"i": [...], "p": [...], "timestamp": [...], "v": [...]}` and the TEROS and sensor shapes)
+//! while the database is read once, in time windows, and the server's memory stays flat however
+//! long the range.
+//!
+//! Column-wise JSON means the first column must be complete before the second begins. So one
+//! pass over the rows writes the first column straight to the client and the others to spill
+//! buffers (kept in memory while small, moved to an unnamed temporary file in the data directory
+//! past [`SPILL_IN_MEMORY`]), which are then copied out in order. Each window is read and
+//! formatted on the blocking pool while the previous one is sent, so the database, the
+//! formatting and the socket work at the same time.
+
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
+use futures_util::StreamExt;
 use loam_db::measurements::{PowerRow, SensorValue, TerosRow};
-use loam_schemas::wire::http_date;
+use loam_db::{DbConn, DbError};
+use serde_json::ser::{CompactFormatter, Formatter};
+use tokio::sync::mpsc;
 
 use crate::state::AppState;
 
@@ -17,6 +29,10 @@ use crate::state::AppState;
 const PAGE: i64 = 20_000;
 /// The first window's span, seconds.
 const FIRST_SPAN: i64 = 6 * 3600;
+/// Bytes a spilled column keeps in memory before it moves to a temporary file.
+const SPILL_IN_MEMORY: usize = 1 << 20;
+/// Bytes per chunk when a spilled column is copied out.
+const COPY_CHUNK: usize = 256 * 1024;
 
 /// Which raw series a stream reads.
 #[derive(Clone)]
@@ -41,40 +57,100 @@ enum Row {
     Value(SensorValue),
 }
 
+/// Writes one row's value of a column, preceded by a comma.
+type WriteValue = fn(&Row, &mut Format, &mut Vec<u8>);
+
 /// One key of the answer: an array filled row by row, or a constant.
 enum Field {
-    Column(&'static str, fn(&Row, bool) -> String),
+    Column(&'static str, WriteValue),
     Constant(&'static str, String),
 }
 
-fn number(v: Option<f64>) -> String {
-    match v.and_then(serde_json::Number::from_f64) {
-        Some(n) => n.to_string(),
-        None => "null".to_owned(),
+/// What formatting a window needs beyond the row: whether integers stay integers, and the
+/// current day's date text (rows come in time order, so it changes rarely).
+struct Format {
+    is_int: bool,
+    day: Option<(NaiveDate, String)>,
+}
+
+impl Format {
+    /// `"Sun, 01 Jan 2023 00:00:00 GMT"`, exactly as [`loam_schemas::wire::http_date`] writes
+    /// it, without formatting the date again for every row of the same day.
+    fn time(&mut self, ts: NaiveDateTime, out: &mut Vec<u8>) {
+        let date = ts.date();
+        let prefix = match &self.day {
+            Some((day, text)) if *day == date => text,
+            _ => {
+                let text = date.format("%a, %d %b %Y ").to_string();
+                &self.day.insert((date, text)).1
+            }
+        };
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(prefix.as_bytes());
+        for (i, part) in [ts.hour(), ts.minute(), ts.second()]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(b':');
+            }
+            let part = u8::try_from(part).unwrap_or(99);
+            out.push(b'0' + part / 10);
+            out.push(b'0' + part % 10);
+        }
+        out.extend_from_slice(b" GMT\"");
     }
 }
 
-fn time(row: &Row, _: bool) -> String {
+/// A finite number as serde_json writes it, or `null` (as serde_json writes NaN and infinities).
+fn number(v: Option<f64>, out: &mut Vec<u8>) {
+    out.push(b',');
+    match v.filter(|v| v.is_finite()) {
+        // serde_json's own formatter, so the bytes are those a serialised answer would carry.
+        Some(v) => {
+            let _ = CompactFormatter.write_f64(out, v);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn integer(v: Option<i64>, out: &mut Vec<u8>) {
+    out.push(b',');
+    match v {
+        Some(v) => {
+            let _ = CompactFormatter.write_i64(out, v);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn time(row: &Row, format: &mut Format, out: &mut Vec<u8>) {
     let ts = match row {
         Row::Power(r) => r.ts,
         Row::Teros(r) => r.ts,
         Row::Value(r) => r.ts,
     };
-    format!("\"{}\"", http_date(ts))
+    format.time(ts, out);
 }
 
-fn power(row: &Row, f: fn(&PowerRow) -> Option<f64>) -> String {
-    match row {
-        Row::Power(r) => number(f(r)),
-        _ => "null".to_owned(),
-    }
+fn power(row: &Row, out: &mut Vec<u8>, f: fn(&PowerRow) -> Option<f64>) {
+    number(
+        match row {
+            Row::Power(r) => f(r),
+            _ => None,
+        },
+        out,
+    );
 }
 
-fn teros(row: &Row, f: fn(&TerosRow) -> Option<f64>) -> String {
-    match row {
-        Row::Teros(r) => number(f(r)),
-        _ => "null".to_owned(),
-    }
+fn teros(row: &Row, out: &mut Vec<u8>, f: fn(&TerosRow) -> Option<f64>) {
+    number(
+        match row {
+            Row::Teros(r) => f(r),
+            _ => None,
+        },
+        out,
+    );
 }
 
 fn json_string(s: &str) -> String {
@@ -82,31 +158,42 @@ fn json_string(s: &str) -> String {
 }
 
 impl Raw {
-    /// The answer's keys in ENTS's (alphabetical) order.
+    /// The answer's keys in ENTS's (alphabetical) order; every shape starts with a column.
     fn fields(&self) -> Vec<Field> {
         match self {
             Raw::Power(_) => vec![
-                Field::Column("i", |r, _| power(r, |p| p.current.map(|i| i * 1e6))),
-                Field::Column("p", |r, _| {
-                    power(r, |p| p.voltage.zip(p.current).map(|(v, i)| v * i * 1e6))
+                Field::Column("i", |r, _, out| {
+                    power(r, out, |p| p.current.map(|i| i * 1e6));
+                }),
+                Field::Column("p", |r, _, out| {
+                    power(r, out, |p| {
+                        p.voltage.zip(p.current).map(|(v, i)| v * i * 1e6)
+                    });
                 }),
                 Field::Column("timestamp", time),
-                Field::Column("v", |r, _| power(r, |p| p.voltage.map(|v| v * 1e3))),
+                Field::Column("v", |r, _, out| {
+                    power(r, out, |p| p.voltage.map(|v| v * 1e3));
+                }),
             ],
             Raw::Teros(_) => vec![
-                Field::Column("ec", |r, _| match r {
-                    Row::Teros(t) => t.ec.map_or_else(|| "null".to_owned(), |e| e.to_string()),
-                    _ => "null".to_owned(),
+                Field::Column("ec", |r, _, out| {
+                    integer(
+                        match r {
+                            Row::Teros(t) => t.ec.map(i64::from),
+                            _ => None,
+                        },
+                        out,
+                    );
                 }),
-                Field::Column("raw_vwc", |r, _| teros(r, |t| t.raw_vwc)),
+                Field::Column("raw_vwc", |r, _, out| teros(r, out, |t| t.raw_vwc)),
                 Field::Constant("raw_vwc_unit", json_string("raw")),
-                Field::Column("temp", |r, _| teros(r, |t| t.temp)),
+                Field::Column("temp", |r, _, out| teros(r, out, |t| t.temp)),
                 Field::Column("timestamp", time),
-                Field::Column("vwc", |r, _| {
-                    teros(r, |t| {
+                Field::Column("vwc", |r, _, out| {
+                    teros(r, out, |t| {
                         t.vwc
                             .map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
-                    })
+                    });
                 }),
                 Field::Constant("vwc_unit", json_string("%")),
             ],
@@ -116,12 +203,12 @@ impl Raw {
                 unit,
                 ..
             } => vec![
-                Field::Column("data", |r, is_int| match r {
-                    Row::Value(v) => match (is_int, v.int_val) {
-                        (true, Some(i)) => i.to_string(),
-                        _ => number(v.float_val),
+                Field::Column("data", |r, format, out| match r {
+                    Row::Value(v) => match (format.is_int, v.int_val) {
+                        (true, Some(i)) => integer(Some(i), out),
+                        _ => number(v.float_val, out),
                     },
-                    _ => "null".to_owned(),
+                    _ => number(None, out),
                 }),
                 Field::Constant("measurement", json_string(measurement)),
                 Field::Column("timestamp", time),
@@ -131,160 +218,312 @@ impl Raw {
         }
     }
 
-    async fn max_id(&self, state: &AppState) -> Result<i64, loam_db::DbError> {
-        match self {
-            Raw::Power(_) => state.db().run(loam_db::measurements::power_max_id).await,
-            Raw::Teros(_) => state.db().run(loam_db::measurements::teros_max_id).await,
-            Raw::Sensor { .. } => state.db().run(loam_db::measurements::data_max_id).await,
-        }
-    }
-
-    async fn window(
+    /// The rows of `[from, to)` (`[from, to]` when `last`), by time.
+    fn read(
         &self,
-        state: &AppState,
+        conn: &mut DbConn,
         from: NaiveDateTime,
         to: NaiveDateTime,
         last: bool,
-        max_id: i64,
-    ) -> Result<Vec<Row>, loam_db::DbError> {
+    ) -> Result<Vec<Row>, DbError> {
         use loam_db::measurements as m;
-        match *self {
-            Raw::Power(cell) => {
-                let rows = state
-                    .db()
-                    .run(move |c| m::power_window(c, cell, from, to, last, max_id))
-                    .await?;
-                Ok(rows.into_iter().map(Row::Power).collect())
-            }
-            Raw::Teros(cell) => {
-                let rows = state
-                    .db()
-                    .run(move |c| m::teros_window(c, cell, from, to, last, max_id))
-                    .await?;
-                Ok(rows.into_iter().map(Row::Teros).collect())
-            }
-            Raw::Sensor { id, .. } => {
-                let rows = state
-                    .db()
-                    .run(move |c| m::sensor_window(c, id, from, to, last, max_id))
-                    .await?;
-                Ok(rows.into_iter().map(Row::Value).collect())
-            }
-        }
+        Ok(match *self {
+            Raw::Power(cell) => m::power_window(conn, cell, from, to, last)?
+                .into_iter()
+                .map(Row::Power)
+                .collect(),
+            Raw::Teros(cell) => m::teros_window(conn, cell, from, to, last)?
+                .into_iter()
+                .map(Row::Teros)
+                .collect(),
+            Raw::Sensor { id, .. } => m::sensor_window(conn, id, from, to, last)?
+                .into_iter()
+                .map(Row::Value)
+                .collect(),
+        })
     }
 }
 
-struct Cursor {
-    field: usize,
-    /// Start of the next window; `None` at the start of a field.
-    from: Option<NaiveDateTime>,
-    span: i64,
-    first_value: bool,
-    max_id: Option<i64>,
+/// One window's rows, formatted: each column's values (each preceded by a comma).
+struct Window {
+    rows: usize,
+    columns: Vec<Vec<u8>>,
 }
 
-fn failed(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(e.to_string())
-}
-
-/// One step of the stream: a constant field, or the next window of the current column.
-async fn next_chunk(
+/// Reads and formats one window on the blocking pool.
+async fn window(
     state: &AppState,
     raw: &Raw,
-    fields: &[Field],
-    range: (NaiveDateTime, NaiveDateTime),
-    cursor: &mut Cursor,
-) -> Result<String, std::io::Error> {
-    let mut chunk = String::new();
-    let opening = cursor.from.is_none() && cursor.first_value;
-    if opening {
-        chunk.push(if cursor.field == 0 { '{' } else { ',' });
-    }
-    let is_int = matches!(raw, Raw::Sensor { is_int: true, .. });
-    let done_field = match &fields[cursor.field] {
-        Field::Constant(name, value) => {
-            chunk.push_str(&format!("\"{name}\":{value}"));
-            true
+    fields: &std::sync::Arc<Vec<Field>>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    last: bool,
+) -> Result<Window, DbError> {
+    let (raw, fields) = (raw.clone(), std::sync::Arc::clone(fields));
+    state
+        .db()
+        .run(move |conn| {
+            let rows = raw.read(conn, from, to, last)?;
+            let mut format = Format {
+                is_int: matches!(raw, Raw::Sensor { is_int: true, .. }),
+                day: None,
+            };
+            let columns = fields
+                .iter()
+                .filter_map(|field| match field {
+                    Field::Column(_, write) => Some(write),
+                    Field::Constant(..) => None,
+                })
+                .map(|write| {
+                    let mut out = Vec::with_capacity(rows.len() * 12);
+                    for row in &rows {
+                        write(row, &mut format, &mut out);
+                    }
+                    out
+                })
+                .collect();
+            Ok(Window {
+                rows: rows.len(),
+                columns,
+            })
+        })
+        .await
+}
+
+/// A column waiting for its turn: in memory while small, then in an unnamed temporary file.
+struct Spill {
+    dir: PathBuf,
+    memory: Vec<u8>,
+    file: Option<std::fs::File>,
+    started: bool,
+}
+
+impl Spill {
+    fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            memory: Vec::new(),
+            file: None,
+            started: false,
         }
-        Field::Column(name, write) => {
-            if opening {
-                chunk.push_str(&format!("\"{name}\":["));
-            }
-            let max_id = match cursor.max_id {
-                Some(id) => id,
+    }
+
+    /// Appends a window's values; the column's first value loses its leading comma.
+    fn push(&mut self, values: &[u8]) -> std::io::Result<()> {
+        let values = match values.split_first() {
+            Some((_, rest)) if !self.started => rest,
+            Some(_) => values,
+            None => return Ok(()),
+        };
+        self.started = true;
+        self.memory.extend_from_slice(values);
+        if self.memory.len() >= SPILL_IN_MEMORY {
+            let file = match &mut self.file {
+                Some(file) => file,
                 None => {
-                    let id = raw.max_id(state).await.map_err(failed)?;
-                    cursor.max_id = Some(id);
-                    id
+                    std::fs::create_dir_all(&self.dir)?;
+                    self.file.insert(tempfile::tempfile_in(&self.dir)?)
                 }
             };
-            let from = cursor.from.unwrap_or(range.0);
-            let to = from + chrono::Duration::seconds(cursor.span);
-            let last = to >= range.1;
-            let to = if last { range.1 } else { to };
-            let page = raw
-                .window(state, from, to, last, max_id)
-                .await
-                .map_err(failed)?;
-            for row in &page {
-                if !cursor.first_value {
-                    chunk.push(',');
-                }
-                cursor.first_value = false;
-                chunk.push_str(&write(row, is_int));
-            }
-            // Aim the next window at about PAGE rows.
-            let rows = i64::try_from(page.len()).unwrap_or(i64::MAX).max(1);
-            cursor.span = (cursor.span.saturating_mul(PAGE) / rows).clamp(60, 30 * 86_400);
-            if last {
-                chunk.push(']');
-            } else {
-                cursor.from = Some(to);
-            }
-            last
+            file.write_all(&self.memory)?;
+            self.memory.clear();
         }
-    };
-    if done_field {
-        cursor.field += 1;
-        cursor.from = None;
-        cursor.span = FIRST_SPAN;
-        cursor.first_value = true;
-        if cursor.field == fields.len() {
-            chunk.push_str("}\n");
+        Ok(())
+    }
+
+    /// Sends the column's values in order.
+    async fn send(mut self, out: &Sender) -> std::io::Result<bool> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(out.send(Ok(Bytes::from(self.memory))).await.is_ok());
+        };
+        file.write_all(&self.memory)?;
+        file.rewind()?;
+        loop {
+            let mut chunk = vec![0; COPY_CHUNK];
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(true);
+            }
+            chunk.truncate(n);
+            if out.send(Ok(Bytes::from(chunk))).await.is_err() {
+                return Ok(false);
+            }
         }
     }
-    Ok(chunk)
+}
+
+type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// The next window's span: aimed at about [`PAGE`] rows from the last window's density.
+fn next_span(span: i64, rows: usize) -> i64 {
+    let rows = i64::try_from(rows).unwrap_or(i64::MAX).max(1);
+    (span.saturating_mul(PAGE) / rows).clamp(60, 30 * 86_400)
+}
+
+/// Writes the whole answer to `out`; returns early (Ok) when the client has gone.
+async fn produce(
+    state: AppState,
+    raw: Raw,
+    range: (NaiveDateTime, NaiveDateTime),
+    out: &Sender,
+) -> Result<(), std::io::Error> {
+    let fields = std::sync::Arc::new(raw.fields());
+    let Some(Field::Column(first_name, _)) = fields.first() else {
+        return Err(std::io::Error::other("a raw answer starts with a column"));
+    };
+    let spill_dir = state.config().data_dir.join("tmp");
+    let columns = fields
+        .iter()
+        .filter(|f| matches!(f, Field::Column(..)))
+        .count();
+    let mut spills: Vec<Spill> = (1..columns)
+        .map(|_| Spill::new(spill_dir.clone()))
+        .collect();
+    let head = format!("{{\"{first_name}\":[");
+    if out.send(Ok(Bytes::from(head))).await.is_err() {
+        return Ok(());
+    }
+
+    let failed = |e: DbError| std::io::Error::other(e.to_string());
+    let plan = |from: NaiveDateTime, span: i64| {
+        let to = from + chrono::Duration::seconds(span);
+        if to >= range.1 {
+            (from, range.1, true)
+        } else {
+            (from, to, false)
+        }
+    };
+    let spawn = |(from, to, last): (NaiveDateTime, NaiveDateTime, bool)| {
+        let (state, raw, fields) = (state.clone(), raw.clone(), std::sync::Arc::clone(&fields));
+        tokio::spawn(async move { window(&state, &raw, &fields, from, to, last).await })
+    };
+    let mut span = FIRST_SPAN;
+    let mut planned = plan(range.0, span);
+    let mut task = spawn(planned);
+    let mut first_started = false;
+    loop {
+        let page = task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .map_err(failed)?;
+        let (_, to, last) = planned;
+        // Read the next window while this one is sent.
+        let next = (!last).then(|| {
+            span = next_span(span, page.rows);
+            planned = plan(to, span);
+            spawn(planned)
+        });
+        let mut columns = page.columns.into_iter();
+        let mut first = columns.next().unwrap_or_default();
+        if !first_started && !first.is_empty() {
+            first.remove(0);
+            first_started = true;
+        }
+        for (spill, values) in spills.iter_mut().zip(columns) {
+            spill.push(&values)?;
+        }
+        if !first.is_empty() && out.send(Ok(Bytes::from(first))).await.is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(next) => task = next,
+            None => break,
+        }
+    }
+
+    let mut spills = spills.into_iter();
+    let mut tail = String::from("]");
+    for field in fields.iter().skip(1) {
+        match field {
+            Field::Constant(name, value) => {
+                tail.push_str(&format!(",\"{name}\":{value}"));
+            }
+            Field::Column(name, _) => {
+                tail.push_str(&format!(",\"{name}\":["));
+                if out
+                    .send(Ok(Bytes::from(std::mem::take(&mut tail))))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                let Some(spill) = spills.next() else {
+                    return Err(std::io::Error::other("a column without its spill"));
+                };
+                if !spill.send(out).await? {
+                    return Ok(());
+                }
+                tail.push(']');
+            }
+        }
+    }
+    tail.push_str("}\n");
+    let _ = out.send(Ok(Bytes::from(tail))).await;
+    Ok(())
 }
 
 /// Streams a raw series over `range` (inclusive) as ENTS's JSON.
 pub(crate) fn raw(state: AppState, raw: Raw, range: (NaiveDateTime, NaiveDateTime)) -> Response {
-    let start = Cursor {
-        field: 0,
-        from: None,
-        span: FIRST_SPAN,
-        first_value: true,
-        max_id: None,
-    };
-    let fields = std::sync::Arc::new(raw.fields());
-    let stream = futures_util::stream::unfold(Some(start), move |cursor| {
-        let (state, raw, fields) = (state.clone(), raw.clone(), std::sync::Arc::clone(&fields));
-        async move {
-            let mut cursor = cursor?;
-            if cursor.field == fields.len() {
-                return None;
-            }
-            match next_chunk(&state, &raw, &fields, range, &mut cursor).await {
-                Ok(chunk) => Some((
-                    Ok::<Bytes, std::io::Error>(Bytes::from(chunk)),
-                    Some(cursor),
-                )),
-                Err(e) => Some((Err(e), None)),
-            }
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        if let Err(e) = produce(state, raw, range, &tx).await {
+            tracing::error!(cause = %e, "raw read failed part way: {e}");
+            // The client sees the body end early instead of a truncated answer passing as whole.
+            let _ = tx.send(Err(e)).await;
         }
     });
+    // Fused: the compression layer may poll once more after the end, which unfold forbids.
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .fuse();
     (
         [(header::CONTENT_TYPE, "application/json")],
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_numbers_match_the_serde_and_chrono_forms() {
+        let mut format = Format {
+            is_int: false,
+            day: None,
+        };
+        let mut out = Vec::new();
+        for ts in [
+            0_i64,
+            1_672_531_199,
+            1_672_531_200,
+            1_709_164_799,
+            253_402_300_799,
+        ] {
+            let t = chrono::DateTime::from_timestamp(ts, 0)
+                .map(|t| t.naive_utc())
+                .unwrap_or_default();
+            out.clear();
+            format.time(t, &mut out);
+            let want = format!(",\"{}\"", loam_schemas::wire::http_date(t));
+            assert_eq!(String::from_utf8_lossy(&out), want);
+        }
+        for v in [0.0, 1.0, -2.5, 1e21, 1e-7, 0.1 + 0.2, 123_456.789, f64::MAX] {
+            out.clear();
+            number(Some(v), &mut out);
+            let want = format!(
+                ",{}",
+                serde_json::Number::from_f64(v)
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            );
+            assert_eq!(String::from_utf8_lossy(&out), want);
+        }
+        out.clear();
+        number(Some(f64::NAN), &mut out);
+        number(None, &mut out);
+        assert_eq!(out, b",null,null");
+    }
 }

@@ -4,11 +4,14 @@
 //!    power + TEROS, generic messages, 100 cells, TTN webhooks, late data) at concurrency 1, 8,
 //!    32 and 128 — uploads/s, rows/s, p50/p99, non-2xx, rows lost, deadlocks — each checked in
 //!    the database;
-//! 2. reads of a year of power data (1,000,000 rows by default) with `resample=hour|day|none` —
-//!    p50/p95 latency — and the server's memory (idle RSS, peak RSS after the raw year read);
+//! 2. reads of a year of power data (1,000,000 rows by default) with `resample=hour|day|week|
+//!    month` — p50/p95 latency — then raw year reads (`resample=none`) of power, TEROS and a
+//!    generic series of that size, each uncompressed, gzip and zstd: total time, time to the
+//!    first byte, bytes sent, peak RSS;
 //! 3. jobs: `loam export` of that year (rows/s, peak RSS of a quarter and of the whole year, to
 //!    show memory stays flat) and `loam import` of a generated CSV in the ENTS sample format
-//!    (rows/s).
+//!    (rows/s);
+//! 4. memory given back: the server's RSS 10, 30 and 60 s after the work, against its idle size.
 //!
 //! `cargo run --release -p loam-bench -- --loam target/release/loam` (see README, "Benchmarks").
 
@@ -84,6 +87,12 @@ fn rss_mib(pid: u32) -> (f64, f64) {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Starts the process's peak-RSS count afresh (Linux `clear_refs`), so a peak belongs to the
+/// measurement that follows rather than to the logins (argon2) before it.
+fn reset_peak(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -251,10 +260,12 @@ async fn reads(
     for (resample, requests) in [
         ("hour", args.read_requests),
         ("day", args.read_requests),
-        ("none", 3),
+        ("week", args.read_requests),
+        ("month", args.read_requests),
     ] {
         let mut latencies = Vec::new();
         let mut points = 0;
+        reset_peak(server.child.id());
         for _ in 0..requests {
             let started = Instant::now();
             let res = http
@@ -284,7 +295,91 @@ async fn reads(
             peak
         );
     }
+
+    let seeded = Instant::now();
+    db.run(move |c| loam_db::bench::seed_teros_year(c, cell32, year_start, rows))
+        .await?;
+    db.run(move |c| loam_db::bench::seed_sensor_year(c, cell32, year_start, rows))
+        .await?;
+    println!(
+        "\nraw year reads (resample=none, {rows} rows per series; TEROS and generic seeded in {:.1} s), median of 3",
+        seeded.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>8} {:>9} {:>9} {:>14} {:>10} {:>12}",
+        "series", "encoding", "total ms", "first byte ms", "MB sent", "peak RSS MiB"
+    );
+    let sensor_path =
+        format!("/api/sensor/?name=BME280_PRESSURE&measurement=Pressure&cellId={cell_id}");
+    for (series, path, column) in [
+        ("power", format!("/api/power/{cell_id}"), "v"),
+        ("teros", format!("/api/teros/{cell_id}"), "vwc"),
+        ("generic", sensor_path, "data"),
+    ] {
+        for encoding in ["identity", "gzip", "zstd"] {
+            let mut runs = Vec::new();
+            reset_peak(server.child.id());
+            for _ in 0..3 {
+                let started = Instant::now();
+                let mut res = http
+                    .get(format!("{}{path}", server.base))
+                    .query(&params)
+                    .query(&[("resample", "none")])
+                    .header("x-api-key", &site.key)
+                    .header("accept-encoding", encoding)
+                    .send()
+                    .await?;
+                if !res.status().is_success() {
+                    bail!("raw read failed: {}", res.status());
+                }
+                let mut first_byte = None;
+                let mut body = Vec::new();
+                while let Some(chunk) = res.chunk().await? {
+                    first_byte.get_or_insert_with(|| started.elapsed());
+                    body.extend_from_slice(&chunk);
+                }
+                runs.push((started.elapsed(), first_byte.unwrap_or_default(), body));
+            }
+            runs.sort_by_key(|(total, _, _)| *total);
+            let (total, first_byte, body) = &runs[1];
+            if encoding == "identity" {
+                let answer: serde_json::Value = serde_json::from_slice(body)?;
+                let n = answer[column].as_array().map_or(0, Vec::len);
+                if i64::try_from(n)? != rows {
+                    bail!("{series}: raw year answered {n} rows of {rows}");
+                }
+            }
+            let (_, peak) = rss_mib(server.child.id());
+            println!(
+                "{:>8} {:>9} {:>9.0} {:>14.1} {:>10.1} {:>12.1}",
+                series,
+                encoding,
+                total.as_secs_f64() * 1000.0,
+                first_byte.as_secs_f64() * 1000.0,
+                body.len() as f64 / 1e6,
+                peak
+            );
+        }
+    }
     Ok(cell_id)
+}
+
+/// The server's resident memory in the minute after the work above, against its idle size: a
+/// server that keeps its peak after a burst starves its neighbours.
+async fn memory_given_back(server: &Server, idle: f64) {
+    let pid = server.child.id();
+    let (now, peak) = rss_mib(pid);
+    println!("\nmemory after the burst: idle {idle:.1} MiB, peak {peak:.1} MiB, now {now:.1} MiB");
+    let mut waited = 0;
+    for at in [10, 30, 60] {
+        tokio::time::sleep(Duration::from_secs(at - waited)).await;
+        waited = at;
+        let (rss, _) = rss_mib(pid);
+        println!(
+            "  after {at:>2} s idle: {rss:.1} MiB ({:.1}x idle)",
+            rss / idle
+        );
+    }
 }
 
 /// Runs `loam <args>` on the bench database; returns (seconds, peak RSS MiB, stdout).
@@ -474,6 +569,7 @@ async fn main() -> anyhow::Result<()> {
                 jobs(&args, &url, &data_dir, &http, &server, &site, cell).await?;
             }
         }
+        memory_given_back(&server, idle).await;
         anyhow::Ok(())
     }
     .await;

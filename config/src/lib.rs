@@ -115,6 +115,12 @@ pub struct Config {
     #[arg(long, env = "LOAM_LOG", default_value = "info")]
     pub log_filter: String,
 
+    /// Which requests get an access-log line: `all`, `failures` (status 400 and above) or `off`.
+    /// Error causes are logged whatever this says; at thousands of uploads a second `failures`
+    /// keeps the log readable.
+    #[arg(long, env = "LOAM_ACCESS_LOG", value_enum, default_value_t = AccessLog::All)]
+    pub access_log: AccessLog,
+
     /// Origins allowed by CORS: empty = same-origin only, `*` = any origin (no credentials), or a
     /// comma-separated list (credentials allowed). In ENTS compatibility mode empty means any.
     #[arg(
@@ -215,6 +221,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Which requests the access log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLog {
+    /// Every request.
+    All,
+    /// Requests answered 400 or above.
+    Failures,
+    /// None (error causes are still logged).
+    Off,
 }
 
 /// A configured OpenID Connect client.

@@ -1,5 +1,6 @@
-//! Bulk seeding for benchmarks: a year of power data written with one statement per table, far
-//! faster than uploads, with rollups built the way migration 3 builds them. Postgres only.
+//! Bulk seeding for benchmarks: a year of power (with its rollups, built the way migration 3
+//! builds them), TEROS or generic data written with one statement per table, far faster than
+//! uploads. Postgres only.
 
 use diesel::connection::SimpleConnection;
 
@@ -35,6 +36,62 @@ pub fn seed_power_year(
          WHERE cell_id = {cell_id}
          GROUP BY cell_id, w.width, (EXTRACT(EPOCH FROM ts)::BIGINT / w.width) * w.width;
          ANALYZE power_data; ANALYZE power_rollups;"
+    ))?;
+    Ok(())
+}
+
+/// Writes `rows` TEROS rows for a cell, evenly spread over the year from `start_epoch` (raw rows
+/// only: the bench reads them raw).
+pub fn seed_teros_year(
+    conn: &mut DbConn,
+    cell_id: i32,
+    start_epoch: i64,
+    rows: i64,
+) -> Result<(), DbError> {
+    let DbConn::Postgres(pg) = conn else {
+        return Err(DbError::Unavailable(
+            "bulk seeding is written for Postgres".into(),
+        ));
+    };
+    let step = 365.0 * 86_400.0 / rows as f64;
+    pg.batch_execute(&format!(
+        "INSERT INTO teros_data (cell_id, ts, vwc, temp, ec, ts_server, raw_vwc)
+         SELECT {cell_id}, to_timestamp({start_epoch} + floor(g * {step}))::timestamp,
+                0.1 + (g % 83) * 0.003, 12.0 + (g % 71) * 0.1, 100 + (g % 53), now()::timestamp,
+                2000.0 + (g % 97)
+         FROM generate_series(0, {rows} - 1) AS g
+         ON CONFLICT DO NOTHING;
+         ANALYZE teros_data;"
+    ))?;
+    Ok(())
+}
+
+/// Creates a generic series on a cell (name `BME280_PRESSURE`, measurement `Pressure`, floats)
+/// and writes `rows` values spread over the year from `start_epoch` (raw rows only).
+pub fn seed_sensor_year(
+    conn: &mut DbConn,
+    cell_id: i32,
+    start_epoch: i64,
+    rows: i64,
+) -> Result<(), DbError> {
+    let DbConn::Postgres(pg) = conn else {
+        return Err(DbError::Unavailable(
+            "bulk seeding is written for Postgres".into(),
+        ));
+    };
+    let step = 365.0 * 86_400.0 / rows as f64;
+    pg.batch_execute(&format!(
+        "INSERT INTO sensors (cell_id, measurement, data_type, unit, name)
+         VALUES ({cell_id}, 'Pressure', 'float', 'kPa', 'BME280_PRESSURE')
+         ON CONFLICT DO NOTHING;
+         INSERT INTO data (sensor_id, ts, ts_server, float_val)
+         SELECT s.id, to_timestamp({start_epoch} + floor(g * {step}))::timestamp, now()::timestamp,
+                95.0 + (g % 101) * 0.01
+         FROM generate_series(0, {rows} - 1) AS g,
+              (SELECT id FROM sensors WHERE cell_id = {cell_id} AND name = 'BME280_PRESSURE'
+               AND measurement = 'Pressure') AS s
+         ON CONFLICT DO NOTHING;
+         ANALYZE data;"
     ))?;
     Ok(())
 }

@@ -139,7 +139,7 @@ pub fn power_rows(
     start: NaiveDateTime,
     end: NaiveDateTime,
 ) -> Result<Vec<PowerRow>, DbError> {
-    power_window(conn, cell_id, start, end, true, i64::MAX)
+    power_window(conn, cell_id, start, end, true)
 }
 
 /// A stored TEROS row.
@@ -166,7 +166,7 @@ pub fn teros_rows(
     start: NaiveDateTime,
     end: NaiveDateTime,
 ) -> Result<Vec<TerosRow>, DbError> {
-    teros_window(conn, cell_id, start, end, true, i64::MAX)
+    teros_window(conn, cell_id, start, end, true)
 }
 
 /// The series (cell, name, measurement), if it exists.
@@ -203,7 +203,7 @@ pub fn sensor_values(
     start: NaiveDateTime,
     end: NaiveDateTime,
 ) -> Result<Vec<SensorValue>, DbError> {
-    sensor_window(conn, sensor_id, start, end, true, i64::MAX)
+    sensor_window(conn, sensor_id, start, end, true)
 }
 
 /// Earliest and latest device time over all measurements of these cells.
@@ -305,21 +305,18 @@ pub struct Stored {
     pub replayed: bool,
 }
 
-/// Raw power rows of a cell in `[from, to)` (or `[from, to]` when `last`), by time, limited to
-/// rows with id ≤ `max_id` (those that existed when a stream began, so every pass over the range
-/// sees the same rows). Time windows, not offsets, keep each page an index range scan.
+/// Raw power rows of a cell in `[from, to)` (or `[from, to]` when `last`), by time (ties by
+/// insertion). Time windows, not offsets, keep each page of a long read an index range scan.
 pub fn power_window(
     conn: &mut DbConn,
     cell_id: i32,
     from: NaiveDateTime,
     to: NaiveDateTime,
     last: bool,
-    max_id: i64,
 ) -> Result<Vec<PowerRow>, DbError> {
     let mut query = power_data::table
         .filter(power_data::cell_id.eq(cell_id))
         .filter(power_data::ts.ge(from))
-        .filter(power_data::id.le(max_id))
         .into_boxed();
     query = if last {
         query.filter(power_data::ts.le(to))
@@ -344,12 +341,10 @@ pub fn teros_window(
     from: NaiveDateTime,
     to: NaiveDateTime,
     last: bool,
-    max_id: i64,
 ) -> Result<Vec<TerosRow>, DbError> {
     let mut query = teros_data::table
         .filter(teros_data::cell_id.eq(cell_id))
         .filter(teros_data::ts.ge(from))
-        .filter(teros_data::id.le(max_id))
         .into_boxed();
     query = if last {
         query.filter(teros_data::ts.le(to))
@@ -376,12 +371,10 @@ pub fn sensor_window(
     from: NaiveDateTime,
     to: NaiveDateTime,
     last: bool,
-    max_id: i64,
 ) -> Result<Vec<SensorValue>, DbError> {
     let mut query = data::table
         .filter(data::sensor_id.eq(sensor_id))
         .filter(data::ts.ge(from))
-        .filter(data::id.le(max_id))
         .into_boxed();
     query = if last {
         query.filter(data::ts.le(to))
@@ -392,30 +385,6 @@ pub fn sensor_window(
         .order((data::ts.asc(), data::id.asc()))
         .select((data::ts, data::float_val, data::int_val))
         .load(conn)?)
-}
-
-/// The highest TEROS-row id, the snapshot bound of a stream.
-pub fn teros_max_id(conn: &mut DbConn) -> Result<i64, DbError> {
-    Ok(teros_data::table
-        .select(diesel::dsl::max(teros_data::id))
-        .first::<Option<i64>>(conn)?
-        .unwrap_or(0))
-}
-
-/// The highest generic-value id, the snapshot bound of a stream.
-pub fn data_max_id(conn: &mut DbConn) -> Result<i64, DbError> {
-    Ok(data::table
-        .select(diesel::dsl::max(data::id))
-        .first::<Option<i64>>(conn)?
-        .unwrap_or(0))
-}
-
-/// The highest power-row id, the snapshot bound of a stream.
-pub fn power_max_id(conn: &mut DbConn) -> Result<i64, DbError> {
-    Ok(power_data::table
-        .select(diesel::dsl::max(power_data::id))
-        .first::<Option<i64>>(conn)?
-        .unwrap_or(0))
 }
 
 /// A stored power row as ENTS's legacy insert echoes it.

@@ -12,6 +12,8 @@ use serde_json::Value;
 backend_tests!(
     resampled_power_equals_the_average_of_raw_rows_per_bucket,
     wide_resamples_equal_the_raw_average_per_calendar_bucket,
+    long_raw_reads_stream_every_row_once_in_order,
+    answers_are_compressed_when_the_client_asks,
     teros_vwc_is_normalised_once_per_row,
     bad_parameters_are_400,
     reads_need_rights_outside_compatibility_mode,
@@ -288,6 +290,211 @@ async fn wide_resamples_equal_the_raw_average_per_calendar_bucket(backend: Backe
         close(&teros["vwc"], mean(&|x| x), "teros vwc (percent)");
         close(&generic["data"], mean(&|x| 900.0 + x), "sensor data");
     }
+}
+
+/// Imports `lines` rows a minute apart from `t0` (each a power and a TEROS row).
+async fn import_minutes(
+    app: &TestApp,
+    s: &loam_tests::Session,
+    cell: i64,
+    logger: i64,
+    t0: i64,
+    lines: i64,
+) {
+    let mut csv = String::from(
+        "timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)",
+    );
+    for n in 0..lines {
+        let t = chrono::DateTime::from_timestamp(t0 + n * 60, 0).expect("time");
+        csv.push_str(&format!(
+            "\n{},{},{},1.0,{},{},18.5",
+            t.format(" %d %b %Y %H:%M:%S GMT"),
+            100 + n % 50,
+            20 + n % 7,
+            200 + n % 30,
+            10.0 + (n % 40) as f64 * 0.5,
+        ));
+    }
+    let res = app
+        .as_person(Method::POST, &format!("/api/cell/{cell}/import"), s)
+        .query(&[
+            ("logger_id", logger.to_string()),
+            ("name", "minutes.csv".into()),
+        ])
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 202);
+    let job: Value = res.json().await.expect("json");
+    let job = app
+        .wait_for_job(s, job["id"].as_str().expect("job id"))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+}
+
+/// A raw read long enough to take several time windows and to move its later columns out of
+/// memory answers every row exactly once, in time order, with the columns lined up (the same
+/// row's voltage, current, power and time at the same index).
+async fn long_raw_reads_stream_every_row_once_in_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = "long@example.test";
+    let s = app.signed_in(email).await;
+    let cell = app.cell(&s, email, "long").await;
+    let logger = app.logger(&s, email, "long").await;
+    let t0 = 1_704_067_200_i64; // 2024-01-01
+    let lines = 60_000_i64;
+    import_minutes(&app, &s, cell, logger, t0, lines).await;
+    let range = [
+        ("startTime", http(t0)),
+        ("endTime", http(t0 + lines * 60)),
+        ("resample", "none".to_owned()),
+    ];
+    let power: Value = app
+        .as_person(Method::GET, &format!("/api/power/{cell}"), &s)
+        .query(&range)
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    let teros: Value = app
+        .as_person(Method::GET, &format!("/api/teros/{cell}"), &s)
+        .query(&range)
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    let want_ts: Vec<String> = (0..lines).map(|n| http(t0 + n * 60)).collect();
+    for (what, answer) in [("power", &power), ("teros", &teros)] {
+        let got: Vec<&str> = answer["timestamp"]
+            .as_array()
+            .expect("timestamps")
+            .iter()
+            .map(|t| t.as_str().expect("text"))
+            .collect();
+        assert!(
+            got == want_ts,
+            "{what}: {} timestamps, not the {lines} expected in order",
+            got.len()
+        );
+    }
+    let (v, i, p) = (
+        floats(&power["v"]),
+        floats(&power["i"]),
+        floats(&power["p"]),
+    );
+    let ec: Vec<i64> = teros["ec"]
+        .as_array()
+        .expect("ec")
+        .iter()
+        .map(|e| e.as_i64().expect("integer"))
+        .collect();
+    let vwc = floats(&teros["vwc"]);
+    for n in 0..lines {
+        let k = usize::try_from(n).expect("index");
+        let (mv, ua) = ((100 + n % 50) as f64, (20 + n % 7) as f64);
+        assert!((v[k] - mv).abs() < 1e-6, "v[{n}] = {}", v[k]);
+        assert!((i[k] - ua).abs() < 1e-6, "i[{n}] = {}", i[k]);
+        assert!((p[k] - mv * ua / 1e3).abs() < 1e-6, "p[{n}] = {}", p[k]);
+        assert_eq!(ec[k], 200 + n % 30, "ec[{n}]");
+        assert!(
+            (vwc[k] - (10.0 + (n % 40) as f64 * 0.5)).abs() < 1e-6,
+            "vwc[{n}] = {}",
+            vwc[k]
+        );
+    }
+    assert_eq!(teros["vwc_unit"], "%");
+    assert_eq!(teros["raw_vwc_unit"], "raw");
+}
+
+/// JSON answers (a raw series, the OpenAPI document) come compressed when the client says it
+/// accepts gzip or zstd, and decompress to the bytes of the plain answer; ZIP exports do not.
+async fn answers_are_compressed_when_the_client_asks(backend: Backend) {
+    use std::io::Read;
+    let app = TestApp::spawn(backend).await;
+    let email = "zip@example.test";
+    let s = app.signed_in(email).await;
+    let cell = app.cell(&s, email, "c").await;
+    let logger = app.logger(&s, email, "l").await;
+    let t0 = 1_704_067_200_i64;
+    import_minutes(&app, &s, cell, logger, t0, 3_000).await;
+    let raw = format!(
+        "/api/power/{cell}?resample=none&startTime={}&endTime={}",
+        http(t0).replace(' ', "%20"),
+        http(t0 + 3_000 * 60).replace(' ', "%20")
+    );
+    for path in [raw.as_str(), "/api/openapi.json"] {
+        let fetch = |encoding: &'static str| {
+            app.as_person(Method::GET, path, &s)
+                .header("accept-encoding", encoding)
+                .send()
+        };
+        let plain = fetch("identity").await.expect("req");
+        assert_eq!(plain.status(), 200, "{path}");
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let plain = plain.bytes().await.expect("body");
+        for encoding in ["gzip", "zstd"] {
+            let res = fetch(encoding).await.expect("req");
+            assert_eq!(res.status(), 200, "{path}");
+            assert_eq!(
+                res.headers()
+                    .get("content-encoding")
+                    .map(|v| v.to_str().expect("ascii")),
+                Some(encoding),
+                "{path}"
+            );
+            let sent = res.bytes().await.expect("body");
+            assert!(
+                sent.len() * 3 < plain.len(),
+                "{path} {encoding}: {} of {}",
+                sent.len(),
+                plain.len()
+            );
+            let mut unpacked = Vec::new();
+            if encoding == "gzip" {
+                flate2::read::GzDecoder::new(&sent[..])
+                    .read_to_end(&mut unpacked)
+                    .expect("gzip");
+            } else {
+                unpacked = zstd::stream::decode_all(&sent[..]).expect("zstd");
+            }
+            assert!(unpacked == plain, "{path} {encoding}: not the plain answer");
+        }
+    }
+    // An export's ZIP is sent as it is.
+    let res = app
+        .as_person(Method::POST, "/api/exports", &s)
+        .json(
+            &serde_json::json!({"cell_ids": [cell], "start": "2024-01-01T00:00:00Z",
+                                 "end": "2024-01-03T12:00:00Z"}),
+        )
+        .send()
+        .await
+        .expect("req");
+    let status = res.status();
+    let job: Value = res.json().await.expect("json");
+    assert_eq!(status, 202, "{job}");
+    let job = app.wait_for_job(&s, job["id"].as_str().expect("id")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let artifact = app
+        .as_person(
+            Method::GET,
+            &format!("/api/jobs/{}/artifact", job["id"].as_str().expect("id")),
+            &s,
+        )
+        .header("accept-encoding", "gzip, zstd")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(artifact.status(), 200);
+    assert!(artifact.headers().get("content-encoding").is_none());
+    let bytes = artifact.bytes().await.expect("zip");
+    assert_eq!(&bytes[..2], b"PK", "a ZIP archive as it was written");
 }
 
 async fn teros_vwc_is_normalised_once_per_row(backend: Backend) {
