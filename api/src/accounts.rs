@@ -30,6 +30,24 @@ pub(crate) fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Runs a password hash (Argon2id: 19 MiB and tens of milliseconds of a core each) with at most
+/// one per core at a time, so a flood of logins queues instead of multiplying the server's
+/// memory and starving uploads of CPU.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    static PERMITS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _permit = PERMITS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
 /// Creates an account with an Argon2id-hashed password; a taken email is a 409.
 pub async fn create_user(
     db: &Db,
@@ -41,9 +59,8 @@ pub async fn create_user(
 ) -> Result<User, ApiError> {
     let email = normalize_email(email);
     let password = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || loam_auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+    let hash = hashing(move || loam_auth::hash_password(&password))
+        .await?
         .map_err(|e| ApiError::Internal(e.into()))?;
     let id = uuid::Uuid::new_v4().to_string();
     let (first, last) = (first_name.map(str::to_owned), last_name.map(str::to_owned));
@@ -93,12 +110,11 @@ pub(crate) async fn login(
         .await?;
     let password = password.to_owned();
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || match stored {
+    let matches = hashing(move || match stored {
         Some(phc) => loam_auth::verify_password(&password, &phc),
         None => loam_auth::verify_password_against_nothing(&password),
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    .await?;
     match user {
         Some(user) if matches => issue(state, &user, None).await,
         _ => match limiter

@@ -18,6 +18,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    loam_alloc::return_freed_memory_promptly();
     let cli = Cli::parse();
     loam_telemetry::init(cli.config.log_format, &cli.config.log_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
