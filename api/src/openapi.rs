@@ -25,6 +25,8 @@ use utoipa::OpenApi;
         (name = "jobs", description = "Long-running work: exports and their artifacts"),
         (name = "opendata", description = "Monthly open data of public cells"),
         (name = "insights", description = "Data availability, sensor catalog, equation validation"),
+        (name = "devices", description = "Enrolment, upload receipts and quotas of field devices"),
+        (name = "firmware", description = "Firmware images: publishing, assignment and download"),
     ),
     modifiers(&SecuritySchemes)
 )]

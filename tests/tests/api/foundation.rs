@@ -148,12 +148,25 @@ async fn openapi_lists_every_routed_path_and_docs_page_serves(backend: Backend) 
             "{routed} is routed but missing from the spec"
         );
     }
+    let declared: Vec<&str> = spec["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t["name"].as_str().expect("tag name"))
+        .collect();
     for (path, ops) in paths {
         for (method, op) in ops.as_object().expect("operations") {
             assert!(
                 op["responses"].as_object().is_some_and(|r| !r.is_empty()),
                 "{method} {path} documents no responses"
             );
+            for tag in op["tags"].as_array().into_iter().flatten() {
+                let tag = tag.as_str().expect("tag");
+                assert!(
+                    declared.contains(&tag),
+                    "{method} {path}: tag {tag} is not declared"
+                );
+            }
         }
     }
     let docs = app.get("/api/docs").await;
