@@ -250,44 +250,44 @@ struct Window {
     columns: Vec<Vec<u8>>,
 }
 
-/// Reads and formats one window on the blocking pool.
+/// Reads one window on the blocking pool and formats it on the runtime. (Formatting where the
+/// bytes are later freed — the runtime's long-lived workers — lets the allocator reuse and give
+/// back that memory at once; buffers made on short-lived blocking threads lingered after them.)
 async fn window(
     state: &AppState,
     raw: &Raw,
-    fields: &std::sync::Arc<Vec<Field>>,
+    fields: &[Field],
     from: NaiveDateTime,
     to: NaiveDateTime,
     last: bool,
 ) -> Result<Window, DbError> {
-    let (raw, fields) = (raw.clone(), std::sync::Arc::clone(fields));
-    state
+    let reader = raw.clone();
+    let rows = state
         .db()
-        .run(move |conn| {
-            let rows = raw.read(conn, from, to, last)?;
-            let mut format = Format {
-                is_int: matches!(raw, Raw::Sensor { is_int: true, .. }),
-                day: None,
-            };
-            let columns = fields
-                .iter()
-                .filter_map(|field| match field {
-                    Field::Column(_, write) => Some(write),
-                    Field::Constant(..) => None,
-                })
-                .map(|write| {
-                    let mut out = Vec::with_capacity(rows.len() * 12);
-                    for row in &rows {
-                        write(row, &mut format, &mut out);
-                    }
-                    out
-                })
-                .collect();
-            Ok(Window {
-                rows: rows.len(),
-                columns,
-            })
+        .run(move |conn| reader.read(conn, from, to, last))
+        .await?;
+    let mut format = Format {
+        is_int: matches!(raw, Raw::Sensor { is_int: true, .. }),
+        day: None,
+    };
+    let columns = fields
+        .iter()
+        .filter_map(|field| match field {
+            Field::Column(_, write) => Some(write),
+            Field::Constant(..) => None,
         })
-        .await
+        .map(|write| {
+            let mut out = Vec::with_capacity(rows.len() * 12);
+            for row in &rows {
+                write(row, &mut format, &mut out);
+            }
+            out
+        })
+        .collect();
+    Ok(Window {
+        rows: rows.len(),
+        columns,
+    })
 }
 
 /// A column waiting for its turn: in memory while small, then in an unnamed temporary file.
