@@ -6,7 +6,8 @@
 //! Column-wise JSON means the first column must be complete before the second begins. So one
 //! pass over the rows writes the first column straight to the client and the others to spill
 //! buffers (kept in memory while small, moved to an unnamed temporary file in the data directory
-//! past [`SPILL_IN_MEMORY`]), which are then copied out in order. Each window is read and
+//! past [`SPILL_IN_MEMORY`]), which are then copied out in order. A client that stops reading for
+//! longer than the request timeout is cut off, and one that leaves stops the work at once. Each window is read and
 //! formatted on the blocking pool while the previous one is sent, so the database, the
 //! formatting and the socket work at the same time.
 
@@ -26,11 +27,11 @@ use tokio::sync::mpsc;
 use crate::state::AppState;
 
 /// Rows a window aims for; each window's span adapts to the data's density.
-const PAGE: i64 = 20_000;
+const PAGE: i64 = 8_000;
 /// The first window's span, seconds.
 const FIRST_SPAN: i64 = 6 * 3600;
 /// Bytes a spilled column keeps in memory before it moves to a temporary file.
-const SPILL_IN_MEMORY: usize = 1 << 20;
+const SPILL_IN_MEMORY: usize = 256 * 1024;
 /// Bytes per chunk when a spilled column is copied out.
 const COPY_CHUNK: usize = 256 * 1024;
 
@@ -332,9 +333,9 @@ impl Spill {
     }
 
     /// Sends the column's values in order.
-    async fn send(mut self, out: &Sender) -> std::io::Result<bool> {
+    async fn send(mut self, out: &Out) -> std::io::Result<bool> {
         let Some(mut file) = self.file.take() else {
-            return Ok(out.send(Ok(Bytes::from(self.memory))).await.is_ok());
+            return Ok(out.send(Bytes::from(self.memory)).await);
         };
         file.write_all(&self.memory)?;
         file.rewind()?;
@@ -345,14 +346,46 @@ impl Spill {
                 return Ok(true);
             }
             chunk.truncate(n);
-            if out.send(Ok(Bytes::from(chunk))).await.is_err() {
+            if !out.send(Bytes::from(chunk)).await {
                 return Ok(false);
             }
         }
     }
 }
 
-type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+/// The answer's way out: a bounded channel to the response body, and how long a chunk may wait
+/// for the client to take it.
+struct Out {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    stall_limit: std::time::Duration,
+}
+
+impl Out {
+    /// Hands a chunk to the client; false when the client has gone or stopped reading for
+    /// longer than the limit (the stream then ends, so a stalled reader holds nothing).
+    async fn send(&self, chunk: Bytes) -> bool {
+        match tokio::time::timeout(self.stall_limit, self.tx.send(Ok(chunk))).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                tracing::info!("a raw read's client stopped reading; the answer was cut off");
+                false
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A window being read; dropping it (the client left) stops the work not yet done.
+struct Prefetch(tokio::task::JoinHandle<Result<Window, DbError>>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// The next window's span: aimed at about [`PAGE`] rows from the last window's density.
 fn next_span(span: i64, rows: usize) -> i64 {
@@ -365,7 +398,7 @@ async fn produce(
     state: AppState,
     raw: Raw,
     range: (NaiveDateTime, NaiveDateTime),
-    out: &Sender,
+    out: &Out,
 ) -> Result<(), std::io::Error> {
     let fields = std::sync::Arc::new(raw.fields());
     let Some(Field::Column(first_name, _)) = fields.first() else {
@@ -380,7 +413,7 @@ async fn produce(
         .map(|_| Spill::new(spill_dir.clone()))
         .collect();
     let head = format!("{{\"{first_name}\":[");
-    if out.send(Ok(Bytes::from(head))).await.is_err() {
+    if !out.send(Bytes::from(head)).await {
         return Ok(());
     }
 
@@ -395,19 +428,24 @@ async fn produce(
     };
     let spawn = |(from, to, last): (NaiveDateTime, NaiveDateTime, bool)| {
         let (state, raw, fields) = (state.clone(), raw.clone(), std::sync::Arc::clone(&fields));
-        tokio::spawn(async move { window(&state, &raw, &fields, from, to, last).await })
+        Prefetch(tokio::spawn(async move {
+            window(&state, &raw, &fields, from, to, last).await
+        }))
     };
     let mut span = FIRST_SPAN;
     let mut planned = plan(range.0, span);
     let mut task = spawn(planned);
     let mut first_started = false;
     loop {
-        let page = task
+        let page = (&mut task.0)
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .map_err(failed)?;
         let (_, to, last) = planned;
         // Read the next window while this one is sent.
+        if out.is_closed() {
+            return Ok(());
+        }
         let next = (!last).then(|| {
             span = next_span(span, page.rows);
             planned = plan(to, span);
@@ -422,7 +460,7 @@ async fn produce(
         for (spill, values) in spills.iter_mut().zip(columns) {
             spill.push(&values)?;
         }
-        if !first.is_empty() && out.send(Ok(Bytes::from(first))).await.is_err() {
+        if !first.is_empty() && !out.send(Bytes::from(first)).await {
             return Ok(());
         }
         match next {
@@ -440,11 +478,7 @@ async fn produce(
             }
             Field::Column(name, _) => {
                 tail.push_str(&format!(",\"{name}\":["));
-                if out
-                    .send(Ok(Bytes::from(std::mem::take(&mut tail))))
-                    .await
-                    .is_err()
-                {
+                if !out.send(Bytes::from(std::mem::take(&mut tail))).await {
                     return Ok(());
                 }
                 let Some(spill) = spills.next() else {
@@ -458,18 +492,22 @@ async fn produce(
         }
     }
     tail.push_str("}\n");
-    let _ = out.send(Ok(Bytes::from(tail))).await;
+    out.send(Bytes::from(tail)).await;
     Ok(())
 }
 
 /// Streams a raw series over `range` (inclusive) as ENTS's JSON.
 pub(crate) fn raw(state: AppState, raw: Raw, range: (NaiveDateTime, NaiveDateTime)) -> Response {
     let (tx, rx) = mpsc::channel(2);
+    let out = Out {
+        tx,
+        stall_limit: state.config().request_timeout(),
+    };
     tokio::spawn(async move {
-        if let Err(e) = produce(state, raw, range, &tx).await {
+        if let Err(e) = produce(state, raw, range, &out).await {
             tracing::error!(cause = %e, "raw read failed part way: {e}");
             // The client sees the body end early instead of a truncated answer passing as whole.
-            let _ = tx.send(Err(e)).await;
+            let _ = out.tx.send(Err(e)).await;
         }
     });
     // Fused: the compression layer may poll once more after the end, which unfold forbids.
