@@ -42,7 +42,7 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// 413: the body is larger than the configured limit.
-    #[error("request body too large")]
+    #[error("the request body is larger than this server accepts (LOAM_BODY_LIMIT_BYTES)")]
     PayloadTooLarge,
     /// 415: the body's content type is not one this endpoint reads.
     #[error("{0}")]

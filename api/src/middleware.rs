@@ -155,7 +155,7 @@ async fn plain_rejection(response: &mut Response) -> Option<ErrorReport> {
         _ => "bad_request",
     };
     let message = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "the body is larger than this server accepts".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge.to_string(),
         _ => String::from_utf8_lossy(&text).trim().to_owned(),
     };
     Some(ErrorReport {
