@@ -245,10 +245,13 @@ impl From<DbError> for ApiError {
                 tracing::warn!(cause = %why, "write contention outlasted its retries");
                 ApiError::Overloaded(1)
             }
-            DbError::UniqueViolation { constraint } => ApiError::Conflict(match constraint {
-                Some(name) => format!("already exists ({name})"),
-                None => "already exists".into(),
-            }),
+            // The constraint's name is the schema's business, not the client's.
+            DbError::UniqueViolation { constraint } => {
+                tracing::debug!(constraint = ?constraint, "unique constraint refused a write");
+                ApiError::Conflict("already exists".into())
+            }
+            DbError::UnknownTag(id) => ApiError::NotFound(format!("Tag with ID {id} not found")),
+            DbError::UnknownUser(id) => ApiError::NotFound(format!("User with ID {id} not found")),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -120,7 +120,7 @@ pub fn is_member(conn: &mut DbConn, cell_id: i32, user_id: &str) -> Result<bool,
 }
 
 /// Inserts a cell with its creator as first member and its tags, all or nothing; returns the id.
-/// An unknown tag id is a [`DbError::ForeignKeyViolation`] and leaves nothing behind.
+/// An unknown tag id is a [`DbError::UnknownTag`] and leaves nothing behind.
 pub fn insert(conn: &mut DbConn, cell: &NewCell<'_>) -> Result<i32, DbError> {
     insert_with(conn, cell, &[])
 }
@@ -313,9 +313,7 @@ pub fn replace_members(
     crate::write_transaction(conn, |conn| {
         for id in user_ids {
             if crate::users::find(conn, id)?.is_none() {
-                return Err(DbError::ForeignKeyViolation {
-                    constraint: Some(format!("user {id}")),
-                });
+                return Err(DbError::UnknownUser(id.clone()));
             }
         }
         diesel::delete(cell_user::table.filter(cell_user::cell_id.eq(cell_id))).execute(conn)?;

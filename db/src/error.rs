@@ -27,6 +27,12 @@ pub enum DbError {
         /// The violated constraint, when known.
         constraint: Option<String>,
     },
+    /// A tag id the caller named does not exist (nothing was written).
+    #[error("tag {0} does not exist")]
+    UnknownTag(i32),
+    /// A user id the caller named does not exist (nothing was written).
+    #[error("user {0} does not exist")]
+    UnknownUser(String),
     /// Migrations could not be applied; start-up stops.
     #[error("migration failed: {0}")]
     Migration(String),

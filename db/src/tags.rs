@@ -7,7 +7,7 @@ use crate::models::{Tag, TagWithCount};
 use crate::schema::{cell_tag, tags};
 use crate::{DbConn, DbError};
 
-/// Fails with a foreign-key error naming the first tag id that does not exist.
+/// Fails with [`DbError::UnknownTag`] for the first tag id that does not exist.
 pub(crate) fn require_all(conn: &mut DbConn, tag_ids: &[i32]) -> Result<(), DbError> {
     for id in tag_ids {
         let n: i64 = tags::table
@@ -15,9 +15,7 @@ pub(crate) fn require_all(conn: &mut DbConn, tag_ids: &[i32]) -> Result<(), DbEr
             .count()
             .get_result(conn)?;
         if n == 0 {
-            return Err(DbError::ForeignKeyViolation {
-                constraint: Some(format!("tag {id}")),
-            });
+            return Err(DbError::UnknownTag(*id));
         }
     }
     Ok(())

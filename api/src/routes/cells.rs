@@ -173,11 +173,6 @@ pub(crate) fn cell_write_error(err: DbError) -> ApiError {
         DbError::UniqueViolation { .. } => {
             ApiError::bad_request("duplicate_name", "Duplicate cell name")
         }
-        DbError::ForeignKeyViolation {
-            constraint: Some(what),
-        } if what.starts_with("tag ") => {
-            ApiError::NotFound(format!("Tag with ID {} not found", &what[4..]))
-        }
         other => other.into(),
     }
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use loam_db::DbError;
 use loam_db::models::User;
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::resources::{MemberResponse, Shared, UserCells, UsersAssigned};
@@ -87,16 +86,7 @@ pub(crate) async fn replace_members(
     let users = state
         .db()
         .run(move |c| loam_db::cells::replace_members(c, cell.id, &ids))
-        .await
-        .map_err(|e| match e {
-            DbError::ForeignKeyViolation {
-                constraint: Some(what),
-            } => ApiError::NotFound(format!(
-                "User with ID {} not found",
-                what.trim_start_matches("user ")
-            )),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(Json(UsersAssigned {
         message: "Users assigned successfully".into(),
         users: users.into_iter().map(member).collect(),

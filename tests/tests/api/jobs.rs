@@ -104,6 +104,7 @@ async fn export_job_matches_the_read_api_and_is_private(backend: Backend) {
         .filter_map(Value::as_f64)
         .collect();
     assert_eq!(volts, want);
+    assert_eq!(volts, [500.0, 600.0, 700.0], "the three uploads, in mV");
     assert_eq!(
         app.as_person(Method::GET, &format!("/api/jobs/{id}"), &bob)
             .send()

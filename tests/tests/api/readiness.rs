@@ -32,7 +32,11 @@ async fn readiness_follows_the_database_down_and_back() {
     );
     let body: serde_json::Value = app.get("/readyz").await.json().await.expect("json");
     assert_eq!(body["status"], "unavailable");
-    assert_eq!(body["database"], "down");
+    // Refused connections say `down`; on a loaded machine the probe may first hit its 2 s bound.
+    assert!(
+        matches!(body["database"].as_str(), Some("down" | "not responding")),
+        "{body}"
+    );
     // Requests that need the database fail cleanly meanwhile.
     let cells = app.get("/api/cell/id").await;
     assert_eq!(cells.status(), 503);
