@@ -6,10 +6,10 @@
 //! Column-wise JSON means the first column must be complete before the second begins. So one
 //! pass over the rows writes the first column straight to the client and the others to spill
 //! buffers (kept in memory while small, moved to an unnamed temporary file in the data directory
-//! past [`SPILL_IN_MEMORY`]), which are then copied out in order. A client that stops reading for
-//! longer than the request timeout is cut off, and one that leaves stops the work at once. Each window is read and
-//! formatted on the blocking pool while the previous one is sent, so the database, the
-//! formatting and the socket work at the same time.
+//! past [`SPILL_IN_MEMORY`]), which are then copied out in order. Each window is read (on the
+//! blocking pool) and formatted while the previous one is sent, so the database, the formatting
+//! and the socket work at the same time. A client that stops reading for longer than the request
+//! timeout is cut off, and one that leaves stops the work at once.
 
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
