@@ -6,6 +6,21 @@ use diesel::connection::SimpleConnection;
 
 use crate::{DbConn, DbError};
 
+/// Seconds between `rows` rows spread evenly over a year.
+fn year_step(rows: i64) -> f64 {
+    365.0 * 86_400.0 / rows as f64
+}
+
+/// Runs a seeding script; the scripts are written for Postgres.
+fn seed(conn: &mut DbConn, sql: &str) -> Result<(), DbError> {
+    let DbConn::Postgres(pg) = conn else {
+        return Err(DbError::Unavailable(
+            "bulk seeding is written for Postgres".into(),
+        ));
+    };
+    Ok(pg.batch_execute(sql)?)
+}
+
 /// Writes `rows` power rows for (cell, logger), evenly spread over the year from `start_epoch`,
 /// and their hourly and daily rollups.
 pub fn seed_power_year(
@@ -15,13 +30,8 @@ pub fn seed_power_year(
     start_epoch: i64,
     rows: i64,
 ) -> Result<(), DbError> {
-    let DbConn::Postgres(pg) = conn else {
-        return Err(DbError::Unavailable(
-            "bulk seeding is written for Postgres".into(),
-        ));
-    };
-    let step = 365.0 * 86_400.0 / rows as f64;
-    pg.batch_execute(&format!(
+    let step = year_step(rows);
+    seed(conn, &format!(
         "INSERT INTO power_data (logger_id, cell_id, ts, current, voltage, ts_server)
          SELECT {logger_id}, {cell_id}, to_timestamp({start_epoch} + floor(g * {step}))::timestamp,
                 0.001 + (g % 97) * 0.00001, 0.5 + (g % 89) * 0.001, now()::timestamp
@@ -36,8 +46,7 @@ pub fn seed_power_year(
          WHERE cell_id = {cell_id}
          GROUP BY cell_id, w.width, (EXTRACT(EPOCH FROM ts)::BIGINT / w.width) * w.width;
          ANALYZE power_data; ANALYZE power_rollups;"
-    ))?;
-    Ok(())
+    ))
 }
 
 /// Writes `rows` TEROS rows for a cell, evenly spread over the year from `start_epoch` (raw rows
@@ -48,22 +57,19 @@ pub fn seed_teros_year(
     start_epoch: i64,
     rows: i64,
 ) -> Result<(), DbError> {
-    let DbConn::Postgres(pg) = conn else {
-        return Err(DbError::Unavailable(
-            "bulk seeding is written for Postgres".into(),
-        ));
-    };
-    let step = 365.0 * 86_400.0 / rows as f64;
-    pg.batch_execute(&format!(
-        "INSERT INTO teros_data (cell_id, ts, vwc, temp, ec, ts_server, raw_vwc)
+    let step = year_step(rows);
+    seed(
+        conn,
+        &format!(
+            "INSERT INTO teros_data (cell_id, ts, vwc, temp, ec, ts_server, raw_vwc)
          SELECT {cell_id}, to_timestamp({start_epoch} + floor(g * {step}))::timestamp,
                 0.1 + (g % 83) * 0.003, 12.0 + (g % 71) * 0.1, 100 + (g % 53), now()::timestamp,
                 2000.0 + (g % 97)
          FROM generate_series(0, {rows} - 1) AS g
          ON CONFLICT DO NOTHING;
          ANALYZE teros_data;"
-    ))?;
-    Ok(())
+        ),
+    )
 }
 
 /// Creates a generic series on a cell (name `BME280_PRESSURE`, measurement `Pressure`, floats)
@@ -74,14 +80,11 @@ pub fn seed_sensor_year(
     start_epoch: i64,
     rows: i64,
 ) -> Result<(), DbError> {
-    let DbConn::Postgres(pg) = conn else {
-        return Err(DbError::Unavailable(
-            "bulk seeding is written for Postgres".into(),
-        ));
-    };
-    let step = 365.0 * 86_400.0 / rows as f64;
-    pg.batch_execute(&format!(
-        "INSERT INTO sensors (cell_id, measurement, data_type, unit, name)
+    let step = year_step(rows);
+    seed(
+        conn,
+        &format!(
+            "INSERT INTO sensors (cell_id, measurement, data_type, unit, name)
          VALUES ({cell_id}, 'Pressure', 'float', 'kPa', 'BME280_PRESSURE')
          ON CONFLICT DO NOTHING;
          INSERT INTO data (sensor_id, ts, ts_server, float_val)
@@ -92,8 +95,8 @@ pub fn seed_sensor_year(
                AND measurement = 'Pressure') AS s
          ON CONFLICT DO NOTHING;
          ANALYZE data;"
-    ))?;
-    Ok(())
+        ),
+    )
 }
 
 /// How many power rows a cell has, and how many distinct (logger, time) pairs among them —

@@ -238,6 +238,22 @@ pub struct SpecOperation {
     pub doc: serde_json::Value,
 }
 
+impl SpecOperation {
+    /// The path with every parameter set to `1`, for walks that call each operation.
+    pub fn sample_path(&self) -> String {
+        self.path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Whether only a device key may call it (no bearer token).
+    pub fn device_only(&self) -> bool {
+        self.doc["security"] == serde_json::json!([{"api_key": []}])
+    }
+}
+
 /// A change to the configuration made before a test server starts.
 pub type ConfigTweak = Box<dyn FnOnce(&mut Config) + Send>;
 

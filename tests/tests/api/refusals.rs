@@ -316,13 +316,8 @@ async fn typed_json_bodies_are_refused_alike(backend: Backend) {
             continue;
         }
         let method = Method::from_bytes(op.method.as_bytes()).expect("method");
-        let path = op
-            .path
-            .split('/')
-            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
-            .collect::<Vec<_>>()
-            .join("/");
-        let device_only = op.doc["security"] == json!([{"api_key": []}]);
+        let path = op.sample_path();
+        let device_only = op.device_only();
         for (content_type, body, status, code) in [
             (None, "", 415, "unsupported_media_type"),
             (Some("text/plain"), "{}", 415, "unsupported_media_type"),
@@ -410,13 +405,8 @@ async fn oversized_bodies_are_refused_alike(backend: Backend) {
             (media, "x".repeat(4 * LIMIT))
         };
         let method = Method::from_bytes(op.method.as_bytes()).expect("method");
-        let path = op
-            .path
-            .split('/')
-            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
-            .collect::<Vec<_>>()
-            .join("/");
-        let device_only = op.doc["security"] == json!([{"api_key": []}]);
+        let path = op.sample_path();
+        let device_only = op.device_only();
         let req = app.client.request(method, app.url(&path));
         let req = if device_only {
             req.header("x-api-key", &device_key)

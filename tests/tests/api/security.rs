@@ -39,12 +39,7 @@ async fn operations_of(app: &TestApp) -> Vec<Operation> {
         .into_iter()
         .map(|op| Operation {
             method: Method::from_bytes(op.method.as_bytes()).expect("method"),
-            concrete: op
-                .path
-                .split('/')
-                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
-                .collect::<Vec<_>>()
-                .join("/"),
+            concrete: op.sample_path(),
             path: op.path,
             doc: op.doc,
         })
