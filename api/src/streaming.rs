@@ -191,10 +191,7 @@ impl Raw {
                 Field::Column("temp", |r, _, out| teros(r, out, |t| t.temp)),
                 Field::Column("timestamp", time),
                 Field::Column("vwc", |r, _, out| {
-                    teros(r, out, |t| {
-                        t.vwc
-                            .map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
-                    });
+                    teros(r, out, |t| loam_db::series::vwc_percent(t.vwc));
                 }),
                 Field::Constant("vwc_unit", json_string("%")),
             ],

@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use crate::schema::{data_rollups as dr, power_rollups as pr, teros_rollups as tr};
+use crate::series::vwc_percent;
 use crate::{DbConn, DbError};
 
 /// One rollup bucket: its start (Unix seconds) and `(count, sum)` per column.
@@ -208,11 +209,6 @@ fn columns<const N: usize>(sums: Sums<N>) -> Columns<N> {
         }
     }
     out
-}
-
-/// VWC in (0, 1] is a fraction; rollups sum percent, so averages come out in percent.
-fn vwc_percent(v: Option<f64>) -> Option<f64> {
-    v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
 }
 
 /// New TEROS rows `(cell, ts, [vwc, raw_vwc, temp, ec])` summed per bucket (VWC in percent).

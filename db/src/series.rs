@@ -263,8 +263,9 @@ pub struct TerosPoint {
     pub ec: Option<i64>,
 }
 
-/// A stored VWC in (0, 1] is a fraction: served as percent. Applied once, per row.
-pub(crate) fn vwc_percent(v: Option<f64>) -> Option<f64> {
+/// A stored VWC in (0, 1] is a fraction: served as percent. Applied once, per row, wherever
+/// VWC leaves the store (reads, raw streams, and the rollups, which sum percent).
+pub fn vwc_percent(v: Option<f64>) -> Option<f64> {
     v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
 }
 
