@@ -41,6 +41,10 @@ pub enum ApiError {
     /// 409: the write conflicts with existing data.
     #[error("{0}")]
     Conflict(String),
+    /// 410: what was asked for existed but is no longer kept (raw rows past the retention
+    /// horizon); the message says what to ask for instead.
+    #[error("{0}")]
+    Expired(String),
     /// 413: the body is larger than the configured limit.
     #[error("the request body is larger than this server accepts (LOAM_BODY_LIMIT_BYTES)")]
     PayloadTooLarge,
@@ -104,6 +108,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Expired(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -130,6 +135,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Expired(_) => "expired",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BadGateway(_) => "upstream_failed",

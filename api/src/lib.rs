@@ -20,6 +20,7 @@ mod routing;
 pub mod server;
 pub mod state;
 mod streaming;
+pub mod upkeep;
 pub mod uploads;
 
 pub use error::ApiError;

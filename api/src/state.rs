@@ -66,6 +66,7 @@ impl AppState {
     ) -> Self {
         // Requests never wait on a silent database for longer than this; jobs use their own
         // unbounded handle.
+        crate::upkeep::start(db.clone(), config.raw_retention_days);
         let db = db.with_deadline(std::time::Duration::from_secs(config.db_timeout_secs));
         let auth = AuthContext {
             tokens: TokenKeys::new(jwt_secret),

@@ -194,6 +194,10 @@ async fn devices(
 
 /// Runs every pattern at every concurrency and prints one line each; fails when an
 /// acknowledged row is missing.
+/// `label` names the runs' cells (runs in one database need different labels); `start_at`
+/// puts every pattern's device time there (default: years of their own from 2010). Returns
+/// uploads/s per line.
+#[allow(clippy::too_many_arguments)]
 pub async fn matrix(
     server: &Server,
     db: &Db,
@@ -202,7 +206,9 @@ pub async fn matrix(
     patterns: &[String],
     levels: &[usize],
     seconds: u64,
-) -> anyhow::Result<()> {
+    (label, start_at): (&str, Option<u32>),
+) -> anyhow::Result<Vec<f64>> {
+    let mut rates = Vec::new();
     println!("ingest matrix ({seconds} s per line; rows checked in the database after each)");
     println!(
         "{:>9} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6} {:>9} {:>7}",
@@ -223,7 +229,7 @@ pub async fn matrix(
     for pattern in patterns {
         for &level in levels {
             run += 1;
-            let label = format!("bench-{pattern}-{level}");
+            let label = format!("{label}-{pattern}-{level}");
             let fleet: Vec<Device> = match pattern.as_str() {
                 "cells100" => devices(http, server, site, &label, 100).await?,
                 "ttn" => {
@@ -239,8 +245,9 @@ pub async fn matrix(
                 _ => devices(http, server, site, &label, 1).await?,
             };
             // Each run its own years of device time, so runs never share rows.
-            let start = match pattern.as_str() {
-                "late" => now - 86_400,
+            let start = match (pattern.as_str(), start_at) {
+                ("late", _) => now - 86_400,
+                (_, Some(at)) => at,
                 _ => 1_262_304_000 + run * 20_000_000, // 2010 onwards
             };
             let deadlocks_before = deadlocks(db).await?;
@@ -286,6 +293,7 @@ pub async fn matrix(
                 deadlocks_after - deadlocks_before,
                 if rollups_exact { "exact" } else { "DIFFER" },
             );
+            rates.push(ok as f64 / seconds as f64);
             if failed > 0 {
                 println!("          non-2xx by status: {:?}", outcome.failures);
             }
@@ -297,7 +305,7 @@ pub async fn matrix(
             }
         }
     }
-    Ok(())
+    Ok(rates)
 }
 
 async fn deadlocks(db: &Db) -> anyhow::Result<i64> {

@@ -23,10 +23,21 @@ use clap::Parser;
 use loam_db::Db;
 
 mod ingest;
+mod scale;
+
+/// Other benchmarks than the default run.
+#[derive(clap::Subcommand)]
+enum Bench {
+    /// Loam at a research deployment's size (100 million rows by default; run by hand).
+    Scale(scale::ScaleArgs),
+}
 
 /// Benchmarks a Loam binary against Postgres.
 #[derive(Parser)]
 struct Args {
+    /// Run another benchmark than the default (ingest, reads, jobs).
+    #[command(subcommand)]
+    command: Option<Bench>,
     /// The `loam` binary to measure.
     #[arg(long, default_value = "target/release/loam")]
     loam: String,
@@ -383,14 +394,14 @@ async fn memory_given_back(server: &Server, idle: f64) {
 }
 
 /// Runs `loam <args>` on the bench database; returns (seconds, peak RSS MiB, stdout).
-fn loam_cli(
-    args: &Args,
+fn run_loam(
+    loam: &str,
     database_url: &str,
     data_dir: &std::path::Path,
     cli: &[&str],
 ) -> anyhow::Result<(f64, f64, String)> {
     let started = Instant::now();
-    let mut child = Command::new(&args.loam)
+    let mut child = Command::new(loam)
         .args(cli)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -400,7 +411,7 @@ fn loam_cli(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("cannot start {}", args.loam))?;
+        .with_context(|| format!("cannot start {loam}"))?;
     let mut peak = 0.0_f64;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -419,7 +430,7 @@ fn loam_cli(
         stdout.read_to_string(&mut out)?;
     }
     if !status.success() {
-        bail!("loam {} failed: {status}", cli.join(" "));
+        bail!("{loam} {} failed: {status}", cli.join(" "));
     }
     Ok((seconds, peak, out))
 }
@@ -458,8 +469,8 @@ jobs (loam export / loam import, Postgres)"
             args.read_rows,
         ),
     ] {
-        let (secs, peak, _) = loam_cli(
-            args,
+        let (secs, peak, _) = run_loam(
+            &args.loam,
             url,
             data_dir,
             &[
@@ -484,29 +495,9 @@ jobs (loam export / loam import, Postgres)"
     let _ = std::fs::remove_file(&out);
     // A generated file in the ENTS sample format, hourly from 2000-01-01.
     let csv = data_dir.join("bench-import.csv");
-    let mut text = String::with_capacity(args.import_lines * 96);
-    text.push_str(
-        "timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)",
-    );
-    for n in 0..args.import_lines {
-        let t =
-            chrono::DateTime::from_timestamp(946_684_800 + n as i64 * 3600, 0).context("time")?;
-        let (mv, ua) = (
-            100.0 + (n % 500) as f64 * 0.37,
-            20.0 + (n % 313) as f64 * 0.11,
-        );
-        text.push_str(&format!(
-            "\n{},{mv},{ua},{},{}.5,{},{}",
-            t.format(" %d %b %Y %H:%M:%S GMT"),
-            mv * ua / 1000.0,
-            200 + n % 97,
-            -1.2 + (n % 1000) as f64 * 0.001,
-            18.0 + (n % 150) as f64 * 0.1
-        ));
-    }
-    std::fs::write(&csv, text)?;
-    let (secs, peak, _) = loam_cli(
-        args,
+    std::fs::write(&csv, sample_csv(args.import_lines, 946_684_800, 3600)?)?;
+    let (secs, peak, _) = run_loam(
+        &args.loam,
         url,
         data_dir,
         &[
@@ -526,6 +517,39 @@ jobs (loam export / loam import, Postgres)"
     );
     let _ = std::fs::remove_file(&csv);
     Ok(())
+}
+
+/// A Unix time as the RFC 1123 text the read endpoints take.
+fn http_time(ts: i64) -> anyhow::Result<String> {
+    Ok(chrono::DateTime::from_timestamp(ts, 0)
+        .context("time")?
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string())
+}
+
+/// A CSV in the ENTS sample format (power and TEROS columns): `lines` rows `step` seconds apart
+/// from `start` (Unix seconds).
+fn sample_csv(lines: usize, start: i64, step: i64) -> anyhow::Result<String> {
+    let mut text = String::with_capacity(lines * 96);
+    text.push_str(
+        "timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)",
+    );
+    for n in 0..lines {
+        let t = chrono::DateTime::from_timestamp(start + n as i64 * step, 0).context("time")?;
+        let (mv, ua) = (
+            100.0 + (n % 500) as f64 * 0.37,
+            20.0 + (n % 313) as f64 * 0.11,
+        );
+        text.push_str(&format!(
+            "\n{},{mv},{ua},{},{}.5,{},{}",
+            t.format(" %d %b %Y %H:%M:%S GMT"),
+            mv * ua / 1000.0,
+            200 + n % 97,
+            -1.2 + (n % 1000) as f64 * 0.001,
+            18.0 + (n % 150) as f64 * 0.1
+        ));
+    }
+    Ok(text)
 }
 
 #[tokio::main]
@@ -550,6 +574,9 @@ async fn main() -> anyhow::Result<()> {
             .pool_max_idle_per_host(256)
             .build()?;
         let site = site(&http, &server.base).await?;
+        if let Some(Bench::Scale(scale)) = &args.command {
+            return scale::run(&args, scale, (&server, &url, &data_dir), &db, &http, &site).await;
+        }
         let part = |name: &str| args.parts.iter().any(|p| p == name);
         if part("ingest") {
             ingest::matrix(
@@ -560,6 +587,7 @@ async fn main() -> anyhow::Result<()> {
                 &args.patterns,
                 &args.concurrency,
                 args.seconds,
+                ("bench", None),
             )
             .await?;
         }

@@ -209,6 +209,12 @@ pub struct Config {
     #[arg(long, env = "LOAM_RECEIPT_DAYS", default_value_t = 30)]
     pub receipt_days: u32,
 
+    /// Days of raw rows kept (by device time, counted from today's midnight UTC); older rows
+    /// are deleted while their hourly and daily rollups stay, so resampled reads go on working.
+    /// Unset keeps every row.
+    #[arg(long, env = "LOAM_RAW_RETENTION_DAYS")]
+    pub raw_retention_days: Option<u32>,
+
     /// Largest firmware image accepted by `POST /api/firmware` (413 above it).
     #[arg(long, env = "LOAM_FIRMWARE_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub firmware_max_bytes: usize,
@@ -530,6 +536,15 @@ impl Config {
                 name: "LOAM_UPLOAD_QUEUE",
                 rule: "between 1 and 1000000",
                 value: self.upload_queue.to_string(),
+            });
+        }
+        if let Some(days) = self.raw_retention_days
+            && !(1..=36_500).contains(&days)
+        {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_RAW_RETENTION_DAYS",
+                rule: "between 1 and 36500 (unset keeps every row)",
+                value: days.to_string(),
             });
         }
         if self.db_timeout_secs == 0 {

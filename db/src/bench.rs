@@ -12,7 +12,11 @@ fn year_step(rows: i64) -> f64 {
 }
 
 /// Runs a seeding script; the scripts are written for Postgres.
-fn seed(conn: &mut DbConn, sql: &str) -> Result<(), DbError> {
+fn seed(conn: &mut DbConn, start_epoch: i64, sql: &str) -> Result<(), DbError> {
+    let at = |secs: i64| chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc());
+    if let (Some(first), Some(last)) = (at(start_epoch), at(start_epoch + 366 * 86_400)) {
+        crate::partitions::ensure_span(conn, first, last)?;
+    }
     let DbConn::Postgres(pg) = conn else {
         return Err(DbError::Unavailable(
             "bulk seeding is written for Postgres".into(),
@@ -31,7 +35,7 @@ pub fn seed_power_year(
     rows: i64,
 ) -> Result<(), DbError> {
     let step = year_step(rows);
-    seed(conn, &format!(
+    seed(conn, start_epoch, &format!(
         "INSERT INTO power_data (logger_id, cell_id, ts, current, voltage, ts_server)
          SELECT {logger_id}, {cell_id}, to_timestamp({start_epoch} + floor(g * {step}))::timestamp,
                 0.001 + (g % 97) * 0.00001, 0.5 + (g % 89) * 0.001, now()::timestamp
@@ -60,6 +64,7 @@ pub fn seed_teros_year(
     let step = year_step(rows);
     seed(
         conn,
+        start_epoch,
         &format!(
             "INSERT INTO teros_data (cell_id, ts, vwc, temp, ec, ts_server, raw_vwc)
          SELECT {cell_id}, to_timestamp({start_epoch} + floor(g * {step}))::timestamp,
@@ -83,6 +88,7 @@ pub fn seed_sensor_year(
     let step = year_step(rows);
     seed(
         conn,
+        start_epoch,
         &format!(
             "INSERT INTO sensors (cell_id, measurement, data_type, unit, name)
          VALUES ({cell_id}, 'Pressure', 'float', 'kPa', 'BME280_PRESSURE')
@@ -159,4 +165,39 @@ pub fn deadlocks(conn: &mut DbConn) -> Result<i64, DbError> {
 /// Every rollup of a cell that differs from what its raw rows give (empty when exact).
 pub fn rollup_mismatches(conn: &mut DbConn, cell_id: i32) -> Result<Vec<String>, DbError> {
     crate::rollups::mismatches(conn, cell_id)
+}
+
+/// Bytes on disk of the measurement tables with their indexes, partitions and the rollup
+/// tables (Postgres; 0 on SQLite): the numerator of bytes per stored row.
+pub fn storage_bytes(conn: &mut DbConn) -> Result<i64, DbError> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Bytes {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        bytes: i64,
+    }
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(0);
+    };
+    let row: Bytes = diesel::sql_query(
+        "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint AS bytes
+         FROM (SELECT relid FROM pg_partition_tree('power_data')
+               UNION ALL SELECT relid FROM pg_partition_tree('teros_data')
+               UNION ALL SELECT relid FROM pg_partition_tree('data')
+               UNION ALL SELECT 'power_rollups'::regclass
+               UNION ALL SELECT 'teros_rollups'::regclass
+               UNION ALL SELECT 'data_rollups'::regclass) AS t",
+    )
+    .get_result(pg)?;
+    Ok(row.bytes)
+}
+
+/// Every measurement row stored (power, TEROS and generic values), all cells.
+pub fn measurement_rows(conn: &mut DbConn) -> Result<i64, DbError> {
+    use crate::schema::{data, power_data, teros_data};
+    use diesel::prelude::*;
+    let power: i64 = power_data::table.count().get_result(conn)?;
+    let teros: i64 = teros_data::table.count().get_result(conn)?;
+    let values: i64 = data::table.count().get_result(conn)?;
+    Ok(power + teros + values)
 }

@@ -33,6 +33,10 @@ pub enum DbError {
     /// A user id the caller named does not exist (nothing was written).
     #[error("user {0} does not exist")]
     UnknownUser(String),
+    /// A write named a month with no partition yet (Postgres); the writer makes it and writes
+    /// again (see `partitions::on_demand`), so this reaches a caller only if that failed.
+    #[error("no partition for the rows' month: {0}")]
+    MissingPartition(String),
     /// Migrations could not be applied; start-up stops.
     #[error("migration failed: {0}")]
     Migration(String),
@@ -63,6 +67,9 @@ impl From<DieselError> for DbError {
                     }
                     DatabaseErrorKind::SerializationFailure => {
                         DbError::Contention(info.message().to_owned())
+                    }
+                    _ if info.message().starts_with("no partition of relation") => {
+                        DbError::MissingPartition(info.message().to_owned())
                     }
                     _ if is_contention(info.message()) => {
                         DbError::Contention(info.message().to_owned())

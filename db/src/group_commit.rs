@@ -43,7 +43,16 @@ pub fn store_batch(
     uploads: &[Upload],
     now: NaiveDateTime,
 ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
-    match retrying(|| crate::write_transaction(conn, |c| store_phased(c, uploads, now))) {
+    let months = || {
+        uploads
+            .iter()
+            .flat_map(|u| u.rows.iter().map(|r| r.ts))
+            .collect()
+    };
+    let whole = crate::partitions::on_demand(conn, months, |conn| {
+        retrying(|| crate::write_transaction(conn, |c| store_phased(c, uploads, now)))
+    });
+    match whole {
         Ok(outcomes) => Ok(outcomes),
         Err(err @ (DbError::Unavailable(_) | DbError::Contention(_))) => Err(err),
         Err(err) if uploads.len() == 1 => Ok(vec![Err(StoreError::Db(err))]),

@@ -25,7 +25,7 @@ pub struct ImportRow {
 }
 
 /// Inserts `rows` into `cell_id` (power rows under `logger_id`), calling `after_batch` with the
-/// rows done so far; an `Err` from it aborts (and the caller's transaction rolls back). Returns
+/// rows done so far; `raw_since` is the retention horizon, when raw rows are deleted past one; an `Err` from it aborts (and the caller's transaction rolls back). Returns
 /// how many measurement rows (power plus TEROS) were new.
 pub fn insert(
     conn: &mut DbConn,
@@ -33,6 +33,7 @@ pub fn insert(
     logger_id: i32,
     rows: &[ImportRow],
     now: NaiveDateTime,
+    raw_since: Option<NaiveDateTime>,
     after_batch: &mut dyn FnMut(usize) -> Result<(), DbError>,
 ) -> Result<usize, DbError> {
     let (cells, loggers) = crate::group_commit::hold_parents(conn, &[cell_id], &[logger_id])?;
@@ -44,61 +45,87 @@ pub fn insert(
             "logger {logger_id} does not exist"
         )));
     }
-    let mut new = 0;
-    let mut done = 0;
-    if matches!(conn, DbConn::Postgres(_)) {
-        // Uploads take row locks table by table in key order (power, then TEROS, each by time;
-        // see `group_commit`); the import does the same — every power row, then every TEROS
-        // row, by time — so an upload retrying a row the import holds can wait but never
-        // deadlock with it.
-        let mut sorted = rows.to_vec();
-        sorted.sort_by_key(|r| r.ts);
-        for pass in [Pass::Power, Pass::Teros] {
-            for chunk in sorted.chunks(BATCH) {
-                new += insert_pg(conn, cell_id, logger_id, chunk, now, pass)?;
-                done += chunk.len();
-                after_batch(done / 2)?;
-            }
+    // Rows go one of two ways. Postgres takes a file in bulk and then rebuilds the rollups of
+    // the days it touched from their rows; SQLite, and on Postgres the days whose raw rows
+    // retention may have deleted (before the horizon, plus a day in case a sweep passes midnight
+    // while the import runs), store rows with their rollups added, so what the rollups counted
+    // for rows that are gone stays counted.
+    let (added, bulk): (Vec<ImportRow>, Vec<ImportRow>) = match (&*conn, raw_since) {
+        (DbConn::Sqlite(_), _) => (rows.to_vec(), Vec::new()),
+        (DbConn::Postgres(_), None) => (Vec::new(), rows.to_vec()),
+        (DbConn::Postgres(_), Some(horizon)) => {
+            let edge = horizon + chrono::Duration::days(1);
+            rows.iter().cloned().partition(|r| r.ts < edge)
         }
-    } else {
-        for chunk in rows.chunks(BATCH) {
-            let new_rows: Vec<NewRow> = chunk
-                .iter()
-                .flat_map(|r| {
-                    let power = r.power.map(|(voltage, current)| NewRow {
-                        cell_id,
-                        logger_id: Some(logger_id),
-                        ts: r.ts,
-                        data: NewData::Power { voltage, current },
-                    });
-                    let teros = r.teros.map(|(vwc, temp, ec)| NewRow {
-                        cell_id,
-                        logger_id: None,
-                        ts: r.ts,
-                        data: NewData::Teros {
-                            vwc,
-                            raw_vwc: vwc,
-                            temp,
-                            ec: Some(ec),
-                            water_pot: None,
-                        },
-                    });
-                    power.into_iter().chain(teros)
-                })
-                .collect();
-            let refs: Vec<&NewRow> = new_rows.iter().collect();
-            new += crate::group_commit::write_rows(conn, &refs, now)?
-                .into_iter()
-                .filter(|fresh| *fresh)
-                .count();
+    };
+    let mut new = insert_adding(conn, cell_id, logger_id, &added, now, after_batch)?;
+    if bulk.is_empty() {
+        return Ok(new);
+    }
+    // Uploads take row locks table by table in key order (power, then TEROS, each by time; see
+    // `group_commit`); the bulk pass does the same — every power row, then every TEROS row, by
+    // time — so an upload retrying a row the import holds can wait but never deadlock with it.
+    let mut sorted = bulk;
+    sorted.sort_by_key(|r| r.ts);
+    let mut done = 0;
+    for pass in [Pass::Power, Pass::Teros] {
+        for chunk in sorted.chunks(BATCH) {
+            new += insert_pg(conn, cell_id, logger_id, chunk, now, pass)?;
             done += chunk.len();
-            after_batch(done)?;
+            after_batch(added.len() + done / 2)?;
         }
     }
-    let first = rows.iter().map(|r| r.ts).min();
-    let last = rows.iter().map(|r| r.ts).max();
+    let first = sorted.first().map(|r| r.ts);
+    let last = sorted.last().map(|r| r.ts);
     if let (Some(first), Some(last), true) = (first, last, new > 0) {
         rebuild_rollups_pg(conn, cell_id, first, last)?;
+    }
+    Ok(new)
+}
+
+/// Stores rows through the uploads' write path, which adds each new row to its rollups.
+fn insert_adding(
+    conn: &mut DbConn,
+    cell_id: i32,
+    logger_id: i32,
+    rows: &[ImportRow],
+    now: NaiveDateTime,
+    after_batch: &mut dyn FnMut(usize) -> Result<(), DbError>,
+) -> Result<usize, DbError> {
+    let mut new = 0;
+    let mut done = 0;
+    for chunk in rows.chunks(BATCH) {
+        let new_rows: Vec<NewRow> = chunk
+            .iter()
+            .flat_map(|r| {
+                let power = r.power.map(|(voltage, current)| NewRow {
+                    cell_id,
+                    logger_id: Some(logger_id),
+                    ts: r.ts,
+                    data: NewData::Power { voltage, current },
+                });
+                let teros = r.teros.map(|(vwc, temp, ec)| NewRow {
+                    cell_id,
+                    logger_id: None,
+                    ts: r.ts,
+                    data: NewData::Teros {
+                        vwc,
+                        raw_vwc: vwc,
+                        temp,
+                        ec: Some(ec),
+                        water_pot: None,
+                    },
+                });
+                power.into_iter().chain(teros)
+            })
+            .collect();
+        let refs: Vec<&NewRow> = new_rows.iter().collect();
+        new += crate::group_commit::write_rows(conn, &refs, now)?
+            .into_iter()
+            .filter(|fresh| *fresh)
+            .count();
+        done += chunk.len();
+        after_batch(done)?;
     }
     Ok(new)
 }

@@ -86,6 +86,9 @@ pub struct Window {
     pub resample: Resample,
     /// ENTS's `stream`: raw rows reported at server time (power, TEROS).
     pub stream: bool,
+    /// The retention horizon, when raw rows before it are deleted: resampled buckets before it
+    /// are answered whole from their rollups (their rows are gone).
+    pub raw_since: Option<NaiveDateTime>,
 }
 
 /// Running averages per bucket; `None` inputs are skipped like SQL's AVG.
@@ -146,8 +149,20 @@ fn plan(w: &Window) -> Plan {
     let start =
         w.start.and_utc().timestamp() + i64::from(w.start.and_utc().timestamp_subsec_nanos() > 0);
     let end = w.end.and_utc().timestamp();
-    let first_full = start + (wide - start.rem_euclid(wide)) % wide;
-    let after_full = (end + 1) - (end + 1).rem_euclid(wide);
+    let mut first_full = start + (wide - start.rem_euclid(wide)) % wide;
+    let mut after_full = (end + 1) - (end + 1).rem_euclid(wide);
+    if let Some(horizon) = w.raw_since {
+        // The horizon is a midnight, so an edge bucket lies wholly before or after it; before
+        // it, the bucket's rows are gone and its rollup answers for all of it.
+        let horizon = horizon.and_utc().timestamp();
+        let first_bucket = w.start.and_utc().timestamp().div_euclid(wide) * wide;
+        if first_full > first_bucket && first_full <= horizon {
+            first_full = first_bucket;
+        }
+        if after_full <= end && after_full + wide <= horizon {
+            after_full += wide;
+        }
+    }
     if first_full >= after_full {
         return Plan {
             width,
@@ -428,6 +443,7 @@ mod tests {
             end: t(13, 15, 0),
             resample: Resample::Hour,
             stream: false,
+            raw_since: None,
         };
         let plan = super::plan(&w);
         assert_eq!(
@@ -446,6 +462,7 @@ mod tests {
             end: t(11, 59, 59),
             resample: Resample::Hour,
             stream: false,
+            raw_since: None,
         };
         let plan = super::plan(&aligned);
         assert!(plan.raw.is_empty());
@@ -461,7 +478,47 @@ mod tests {
             end: t(10, 50, 0),
             resample: Resample::Hour,
             stream: false,
+            raw_since: None,
         };
         assert_eq!(super::plan(&inside).full, None);
+    }
+
+    #[test]
+    fn plans_answer_edges_before_the_horizon_from_whole_buckets() {
+        let t = |d, h, m| {
+            NaiveDate::from_ymd_opt(2024, 1, d)
+                .and_then(|d| d.and_hms_opt(h, m, 0))
+                .expect("time")
+        };
+        let secs = |t: chrono::NaiveDateTime| t.and_utc().timestamp();
+        // Both edges before the horizon: whole hours from the rollups, no raw rows.
+        let w = super::Window {
+            start: t(13, 10, 30),
+            end: t(13, 13, 15),
+            resample: Resample::Hour,
+            stream: false,
+            raw_since: Some(t(14, 0, 0)),
+        };
+        let plan = super::plan(&w);
+        assert!(plan.raw.is_empty());
+        assert_eq!(plan.full, Some((secs(t(13, 10, 0)), secs(t(13, 14, 0)))));
+        // Inside one hour before the horizon: that hour, whole.
+        let inside = super::Window {
+            start: t(13, 10, 10),
+            end: t(13, 10, 50),
+            ..w
+        };
+        assert_eq!(
+            super::plan(&inside).full,
+            Some((secs(t(13, 10, 0)), secs(t(13, 11, 0))))
+        );
+        // The start before the horizon, the end after it: the end's partial hour still raw.
+        let across = super::Window {
+            end: t(14, 5, 15),
+            ..w
+        };
+        let plan = super::plan(&across);
+        assert_eq!(plan.full, Some((secs(t(13, 10, 0)), secs(t(14, 5, 0)))));
+        assert_eq!(plan.raw, vec![(t(14, 5, 0), t(14, 5, 15))]);
     }
 }

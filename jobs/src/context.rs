@@ -23,6 +23,9 @@ pub struct Settings {
     pub artifact_ttl: Duration,
     /// The Things Network's API, when upstream sync is configured.
     pub ttn: Option<crate::ttn::TtnTarget>,
+    /// Days of raw rows kept (`LOAM_RAW_RETENTION_DAYS`); imports add to the rollups of older
+    /// days instead of rebuilding them from rows that are gone.
+    pub raw_retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -40,6 +43,7 @@ impl Settings {
             artifacts: config.artifacts(),
             artifact_ttl: config.artifact_ttl(),
             ttn,
+            raw_retention_days: config.raw_retention_days,
         }
     }
 

@@ -197,10 +197,15 @@ pub async fn import_rows(
     let abort = Arc::new(AtomicBool::new(false));
     let (d, a) = (done.clone(), abort.clone());
     let db = ctx.db.clone();
+    let retention = ctx.settings.raw_retention_days;
     let work = db.run(move |c| {
         let now = loam_db::now();
+        let raw_since = retention.map(|days| loam_db::retention::horizon(days, now));
+        // Months without a partition are made first: making one inside the import's long
+        // transaction would lock the table against every upload until the import ends.
+        loam_db::partitions::ensure(c, rows.iter().map(|r| r.ts))?;
         loam_db::write_transaction(c, |c| {
-            loam_db::import::insert(c, cell_id, logger_id, &rows, now, &mut |n| {
+            loam_db::import::insert(c, cell_id, logger_id, &rows, now, raw_since, &mut |n| {
                 d.store(n, Ordering::Relaxed);
                 if a.load(Ordering::Relaxed) {
                     Err(loam_db::DbError::Aborted("import stopped".into()))

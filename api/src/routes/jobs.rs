@@ -79,6 +79,7 @@ pub(crate) async fn start_cell_export(
     let w = super::series::window(
         &params,
         &["cellIds", "resample", "startTime", "endTime", "stream"],
+        None,
     )?;
     let raw = params
         .get("cellIds")

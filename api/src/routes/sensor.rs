@@ -228,6 +228,7 @@ pub(crate) async fn upload_sensor_json(
         (status = 200, description = "The series", body = SensorSeriesResponse),
         (status = 400, description = "Bad parameter", body = ErrorResponse),
         (status = 404, description = "No such cell, or not yours", body = ErrorResponse),
+        (status = 410, description = "Raw rows asked for lie wholly before the retention horizon", body = ErrorResponse),
     ))]
 pub(crate) async fn read_sensor(
     State(state): State<AppState>,
@@ -251,6 +252,7 @@ pub(crate) async fn read_sensor(
         (status = 200, description = "The series", body = SensorSeriesResponse),
         (status = 400, description = "Bad parameter", body = ErrorResponse),
         (status = 404, description = "No such cell, or not yours", body = ErrorResponse),
+        (status = 410, description = "Raw rows asked for lie wholly before the retention horizon", body = ErrorResponse),
     ))]
 pub(crate) async fn read_sensor_json(
     State(state): State<AppState>,

@@ -37,6 +37,7 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
 pub(crate) fn window(
     params: &HashMap<String, String>,
     allowed: &[&str],
+    raw_since: Option<chrono::NaiveDateTime>,
 ) -> Result<Window, ApiError> {
     if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(bad(
@@ -87,7 +88,57 @@ pub(crate) fn window(
         end,
         resample,
         stream,
+        raw_since,
     })
+}
+
+/// The retention horizon now (`LOAM_RAW_RETENTION_DAYS`), when raw rows are deleted past one.
+pub(crate) fn raw_since(state: &AppState) -> Option<chrono::NaiveDateTime> {
+    state
+        .config()
+        .raw_retention_days
+        .map(|days| loam_db::retention::horizon(days, loam_db::now()))
+}
+
+/// Header naming the oldest device time whose raw rows are kept, on raw answers that reach
+/// past it.
+const RAW_SINCE_HEADER: &str = "loam-raw-since";
+
+/// A read of raw rows (`none`, `second`, `minute`, or `stream`) reaching past the retention
+/// horizon: refused with 410 when all of it lies before the horizon, otherwise answered from
+/// the horizon on with a note (`Loam-Raw-Since` and a `Warning`). Resampled reads need neither:
+/// they are answered from rollups, which are kept.
+fn past_horizon(w: &Window) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    let raw = w.stream
+        || matches!(
+            w.resample,
+            Resample::None | Resample::Second | Resample::Minute
+        );
+    let Some(horizon) = w.raw_since.filter(|h| raw && w.start < *h) else {
+        return Ok(None);
+    };
+    if w.end < horizon {
+        return Err(ApiError::Expired(format!(
+            "raw rows before {} are no longer kept (LOAM_RAW_RETENTION_DAYS); ask for \
+             resample=hour or wider, answered from the rollups that are kept",
+            http_date(horizon)
+        )));
+    }
+    Ok(Some(horizon))
+}
+
+/// Adds the retention note to a raw answer that starts past the horizon.
+fn noted(mut response: Response, horizon: Option<chrono::NaiveDateTime>) -> Response {
+    if let Some(horizon) = horizon {
+        let since = http_date(horizon);
+        let warning = format!("299 loam \"raw rows before {since} are no longer kept\"");
+        for (name, value) in [(RAW_SINCE_HEADER, since), ("warning", warning)] {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+    response
 }
 
 /// Whether the caller may read the cell; unknown cells read as empty where every cell is
@@ -109,15 +160,16 @@ async fn power(
     id: u32,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, POWER_PARAMS)?;
+    let w = window(&params, POWER_PARAMS, raw_since(&state))?;
     let Some(cell) = readable(&state, &caller, id).await? else {
         return Ok(Json(PowerSeries::default()).into_response());
     };
+    let horizon = past_horizon(&w)?;
     if w.resample == Resample::None && !w.stream {
-        return Ok(crate::streaming::raw(
-            state,
-            crate::streaming::Raw::Power(cell),
-            (w.start, w.end),
+        let raw = crate::streaming::Raw::Power(cell);
+        return Ok(noted(
+            crate::streaming::raw(state, raw, (w.start, w.end)),
+            horizon,
         ));
     }
     let points = state
@@ -131,7 +183,7 @@ async fn power(
         out.i.push(p.i);
         out.p.push(p.p);
     }
-    Ok(Json(out).into_response())
+    Ok(noted(Json(out).into_response(), horizon))
 }
 
 /// A cell's power series in mV, µA and µW.
@@ -147,6 +199,7 @@ async fn power(
         (status = 200, description = "The series", body = PowerSeries),
         (status = 400, description = "Bad parameter", body = ErrorResponse),
         (status = 404, description = "Not your cell", body = ErrorResponse),
+        (status = 410, description = "Raw rows asked for lie wholly before the retention horizon", body = ErrorResponse),
     ))]
 pub(crate) async fn read_power(
     State(state): State<AppState>,
@@ -174,15 +227,16 @@ async fn teros(
     id: u32,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, POWER_PARAMS)?;
+    let w = window(&params, POWER_PARAMS, raw_since(&state))?;
     let Some(cell) = readable(&state, &caller, id).await? else {
         return Ok(Json(TerosSeries::default()).into_response());
     };
+    let horizon = past_horizon(&w)?;
     if w.resample == Resample::None && !w.stream {
-        return Ok(crate::streaming::raw(
-            state,
-            crate::streaming::Raw::Teros(cell),
-            (w.start, w.end),
+        let raw = crate::streaming::Raw::Teros(cell);
+        return Ok(noted(
+            crate::streaming::raw(state, raw, (w.start, w.end)),
+            horizon,
         ));
     }
     let points = state
@@ -197,7 +251,7 @@ async fn teros(
         out.temp.push(p.temp);
         out.ec.push(p.ec);
     }
-    Ok(Json(out).into_response())
+    Ok(noted(Json(out).into_response(), horizon))
 }
 
 /// A cell's TEROS-12 series (VWC in %).
@@ -213,6 +267,7 @@ async fn teros(
         (status = 200, description = "The series", body = TerosSeries),
         (status = 400, description = "Bad parameter", body = ErrorResponse),
         (status = 404, description = "Not your cell", body = ErrorResponse),
+        (status = 410, description = "Raw rows asked for lie wholly before the retention horizon", body = ErrorResponse),
     ))]
 pub(crate) async fn read_teros(
     State(state): State<AppState>,
@@ -240,7 +295,7 @@ pub(crate) async fn sensor(
     caller: Caller,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, SENSOR_PARAMS)?;
+    let w = window(&params, SENSOR_PARAMS, raw_since(&state))?;
     let required = |name: &str| {
         params
             .get(name)
@@ -257,6 +312,7 @@ pub(crate) async fn sensor(
     let Some(cell) = readable(&state, &caller, cell_id).await? else {
         return Ok(Json(SensorSeriesResponse::default()).into_response());
     };
+    let horizon = past_horizon(&w)?;
     if w.resample == Resample::None || w.stream {
         let (n, m) = (name.clone(), measurement.clone());
         let found = state
@@ -273,7 +329,10 @@ pub(crate) async fn sensor(
             data_type: sensor.data_type,
             unit: sensor.unit.unwrap_or_default(),
         };
-        return Ok(crate::streaming::raw(state, raw, (w.start, w.end)));
+        return Ok(noted(
+            crate::streaming::raw(state, raw, (w.start, w.end)),
+            horizon,
+        ));
     }
     let series = state
         .db()
@@ -298,5 +357,5 @@ pub(crate) async fn sensor(
             None => serde_json::Value::Null,
         });
     }
-    Ok(Json(out).into_response())
+    Ok(noted(Json(out).into_response(), horizon))
 }

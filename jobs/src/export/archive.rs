@@ -195,6 +195,10 @@ impl ExportZip {
             end: self.end,
             resample,
             stream: false,
+            raw_since: ctx
+                .settings
+                .raw_retention_days
+                .map(|days| loam_db::retention::horizon(days, loam_db::now())),
         };
         tokio::fs::create_dir_all(&ctx.settings.artifacts).await?;
         let (name, partial) = ctx.new_artifact("zip");

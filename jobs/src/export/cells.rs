@@ -53,6 +53,10 @@ impl ExportCells {
             end: self.end,
             resample,
             stream: false,
+            raw_since: ctx
+                .settings
+                .raw_retention_days
+                .map(|days| loam_db::retention::horizon(days, loam_db::now())),
         };
         let mut text = String::from(HEADER);
         text.push('\n');

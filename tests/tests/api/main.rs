@@ -19,5 +19,6 @@ mod readiness;
 mod reads;
 mod refusals;
 mod resources;
+mod retention;
 mod security;
 mod worker;

@@ -293,7 +293,7 @@ async fn wide_resamples_equal_the_raw_average_per_calendar_bucket(backend: Backe
 }
 
 /// Imports `lines` rows a minute apart from `t0` (each a power and a TEROS row).
-async fn import_minutes(
+pub(crate) async fn import_minutes(
     app: &TestApp,
     s: &loam_tests::Session,
     cell: i64,

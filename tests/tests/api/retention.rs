@@ -1,0 +1,318 @@
+//! Raw-row retention and monthly partitions: a sweep deletes raw rows past the horizon and keeps
+//! their rollups, so resampled reads there go on answering (whole buckets), raw reads say the
+//! rows are gone, and an import into a swept day adds to what its rollups counted; writes into
+//! months that have no partition yet are stored (Postgres makes the partition on demand).
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use loam_tests::frames::pb::SensorType;
+use loam_tests::{Backend, Options, TestApp, backend_tests, frames};
+use serde_json::Value;
+
+use crate::reads::import_minutes;
+
+backend_tests!(
+    a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups,
+    writes_into_months_without_partitions_are_stored,
+);
+
+const DAYS: u32 = 30;
+
+fn http(ts: i64) -> String {
+    loam_tests::http_date(ts)
+}
+
+/// One reading's value at `ts`, sent as power, TEROS and a generic pressure.
+async fn send(app: &TestApp, cell: i64, logger: i64, ts: i64, x: f64) {
+    let t = u32::try_from(ts).expect("time fits the frame");
+    for (body, generic) in [
+        (frames::power(t, cell, logger, x / 10.0, x / 1000.0), false),
+        (
+            frames::teros12(t, cell, logger, 2000.0 + x, 0.2, 10.0 + x, 100),
+            false,
+        ),
+        (
+            frames::generic(t, logger, &[(SensorType::Bme280Pressure, cell, 900.0 + x)]),
+            true,
+        ),
+    ] {
+        let res = app.upload(body, generic, None).await;
+        assert_eq!(res.status(), 200, "upload at {ts}");
+    }
+}
+
+async fn get(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> reqwest::Response {
+    let q = [
+        ("startTime", http(from)),
+        ("endTime", http(to)),
+        ("resample", resample.to_owned()),
+    ];
+    app.client
+        .get(app.url(path))
+        .query(&q)
+        .send()
+        .await
+        .expect("request")
+}
+
+async fn json(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> Value {
+    let res = get(app, path, from, to, resample).await;
+    assert_eq!(res.status(), 200, "{path} {resample}");
+    res.json().await.expect("json")
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+/// Averages of `(ts, value)` per bucket of `width` seconds, for the buckets that overlap
+/// `[from, to]` (whole buckets: what rollups answer), oldest first.
+fn whole_bucket_means(points: &[(i64, f64)], width: i64, from: i64, to: i64) -> Vec<f64> {
+    let mut buckets = std::collections::BTreeMap::<i64, (f64, u32)>::new();
+    for (ts, x) in points {
+        let b = ts.div_euclid(width) * width;
+        if b <= to && b + width > from {
+            let e = buckets.entry(b).or_default();
+            e.0 += x;
+            e.1 += 1;
+        }
+    }
+    buckets
+        .values()
+        .map(|(sum, n)| sum / f64::from(*n))
+        .collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "{what}: {got:?} vs {want:?}"
+        );
+    }
+}
+
+async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            ents_compat: true,
+            tweak: Some(Box::new(|c| c.raw_retention_days = Some(DAYS))),
+            ..Options::default()
+        },
+    )
+    .await;
+    let s = app.signed_in("keeper@example.test").await;
+    let cell = app.cell(&s, "keeper@example.test", "c").await;
+    let logger = app.logger(&s, "keeper@example.test", "l").await;
+    let now = Utc::now().naive_utc();
+    let horizon = loam_db::retention::horizon(DAYS, now).and_utc().timestamp();
+    // Long ago (a month wholly before the horizon: its partition is dropped on Postgres), just
+    // before the horizon (deleted row by row), and kept.
+    let long_ago = horizon - 70 * 86_400 + 10 * 3600;
+    let just_before = horizon - 20 * 3600;
+    let kept = horizon + 2 * 3600;
+    let mut readings = Vec::new();
+    for (group, t0, step) in [
+        (0.0, long_ago, 1800),
+        (10.0, just_before, 1200),
+        (20.0, kept, 1500),
+    ] {
+        for k in 0..6_i64 {
+            readings.push((t0 + k * step + 7 * 60, group + 1.0 + k as f64 * 0.5));
+        }
+    }
+    for &(ts, x) in &readings {
+        send(&app, cell, logger, ts, x).await;
+    }
+    let cell32 = i32::try_from(cell).expect("cell id");
+    let horizon_time = loam_db::retention::horizon(DAYS, now);
+    app.db(move |c| loam_db::retention::sweep(c, horizon_time))
+        .await;
+    let left = app
+        .db(move |c| loam_db::bench::row_count(c, &[cell32]))
+        .await;
+    assert_eq!(
+        left, 18,
+        "the kept readings' power, TEROS and pressure rows stay"
+    );
+    if app.is_postgres() {
+        let months = app.db(loam_db::partitions::months).await;
+        let old_month = chrono::DateTime::from_timestamp(long_ago, 0)
+            .expect("time")
+            .naive_utc();
+        assert!(
+            months
+                .iter()
+                .all(|m| *m > old_month || *m + Duration::days(31) <= old_month),
+            "the long-ago month's partition is dropped: {months:?}"
+        );
+    }
+
+    // Raw reads: wholly before the horizon, a clear 410; across it, the kept rows and a note.
+    let power = format!("/api/power/{cell}");
+    let sensor = format!("/api/sensor/?name=BME280_PRESSURE&measurement=Pressure&cellId={cell}");
+    let sensor_json =
+        format!("/api/sensor_json/?name=BME280_PRESSURE&measurement=Pressure&cellId={cell}");
+    for path in [&power, &format!("/api/teros/{cell}"), &sensor, &sensor_json] {
+        for resample in ["none", "minute"] {
+            let gone = get(&app, path, long_ago - 3600, horizon - 1, resample).await;
+            assert_eq!(gone.status(), 410, "{path} {resample}");
+            let body: Value = gone.json().await.expect("json");
+            assert_eq!(body["error"]["code"], "expired", "{body}");
+            let message = body["error"]["message"].as_str().expect("message");
+            assert!(message.contains(&http(horizon)) && message.contains("resample=hour"));
+        }
+        let across = get(&app, path, long_ago - 3600, kept + 86_400, "none").await;
+        assert_eq!(across.status(), 200, "{path}");
+        assert_eq!(
+            across.headers()["loam-raw-since"].to_str().expect("header"),
+            http(horizon)
+        );
+        assert!(across.headers().contains_key("warning"));
+        let body: Value = across.json().await.expect("json");
+        assert_eq!(
+            body["timestamp"].as_array().expect("times").len(),
+            6,
+            "{path}"
+        );
+    }
+    let after = get(&app, &power, horizon, kept + 86_400, "none").await;
+    assert!(
+        !after.headers().contains_key("loam-raw-since"),
+        "reads after the horizon need no note"
+    );
+
+    // Resampled reads before the horizon: whole buckets from the rollups, even at ragged edges.
+    let volts: Vec<(i64, f64)> = readings.iter().map(|(t, x)| (*t, x * 100.0)).collect();
+    let (from, to) = (just_before + 300, just_before + 5 * 1200);
+    let hours = json(&app, &power, from, to, "hour").await;
+    assert_close(
+        &floats(&hours["v"]),
+        &whole_bucket_means(&volts, 3600, from, to),
+        "hour v",
+    );
+    let (from, to) = (long_ago - 5 * 86_400, kept + 86_400);
+    let days = json(&app, &power, from, to, "day").await;
+    assert_close(
+        &floats(&days["v"]),
+        &whole_bucket_means(&volts, 86_400, from, to),
+        "day v",
+    );
+    let teros = json(&app, &format!("/api/teros/{cell}"), from, to, "day").await;
+    let temps: Vec<(i64, f64)> = readings.iter().map(|(t, x)| (*t, 10.0 + x)).collect();
+    assert_close(
+        &floats(&teros["temp"]),
+        &whole_bucket_means(&temps, 86_400, from, to),
+        "day °C",
+    );
+    let pressure = json(&app, &sensor, from, to, "day").await;
+    let kpa: Vec<(i64, f64)> = readings.iter().map(|(t, x)| (*t, 900.0 + x)).collect();
+    assert_close(
+        &floats(&pressure["data"]),
+        &whole_bucket_means(&kpa, 86_400, from, to),
+        "day kPa",
+    );
+
+    // An import into the swept day adds to what its rollups counted (the day's first rows are
+    // gone, so rebuilding the day from rows would lose them), and a later sweep keeps it so.
+    let day = just_before.div_euclid(86_400) * 86_400;
+    let t0 = day + 3600;
+    import_minutes(&app, &s, cell, logger, t0, 30).await;
+    let mut with_import = volts.clone();
+    with_import.extend((0..30).map(|n| (t0 + n * 60, (100 + n % 50) as f64)));
+    let want = whole_bucket_means(&with_import, 86_400, day, day + 86_399);
+    let read_day = || json(&app, &power, day, day + 86_399, "day");
+    assert_close(
+        &floats(&read_day().await["v"]),
+        &want,
+        "the swept day after an import",
+    );
+    app.db(move |c| loam_db::retention::sweep(c, horizon_time))
+        .await;
+    assert_close(
+        &floats(&read_day().await["v"]),
+        &want,
+        "the same day after another sweep",
+    );
+}
+
+async fn writes_into_months_without_partitions_are_stored(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            ents_compat: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let s = app.signed_in("mover@example.test").await;
+    let cell = app.cell(&s, "mover@example.test", "c").await;
+    let logger = app.logger(&s, "mover@example.test", "l").await;
+    // Late data from the oldest month uploads may name and from two others, each sent by
+    // several uploads at once (they race to make the same partition).
+    let months: [i64; 3] = [946_688_400, 1_307_000_000, 1_568_000_000]; // 2000-01, 2011-06, 2019-09
+    let mut uploads = tokio::task::JoinSet::new();
+    for &t0 in &months {
+        for k in 0..8_i64 {
+            let (client, url) = (app.client.clone(), app.url("/api/sensor/"));
+            uploads.spawn(async move {
+                let ts = u32::try_from(t0 + k * 60).expect("time");
+                let res = client
+                    .post(url)
+                    .header("content-type", "application/octet-stream")
+                    .body(frames::power(ts, cell, logger, 1.0 + k as f64, 0.01))
+                    .send()
+                    .await
+                    .expect("request");
+                let status = res.status();
+                let body = res.text().await.expect("body");
+                assert_eq!(status, 200, "upload at {ts}: {body}");
+            });
+        }
+    }
+    while let Some(done) = uploads.join_next().await {
+        done.expect("upload task");
+    }
+    // An old file imported into months that have no partition either.
+    let t2001 = NaiveDateTime::parse_from_str("2001-03-31 23:30:00", "%Y-%m-%d %H:%M:%S")
+        .expect("time")
+        .and_utc()
+        .timestamp();
+    import_minutes(&app, &s, cell, logger, t2001, 60).await;
+    let power = format!("/api/power/{cell}");
+    for &t0 in &months {
+        let rows = json(&app, &power, t0, t0 + 3600, "none").await;
+        assert_eq!(rows["v"].as_array().expect("v").len(), 8, "uploads at {t0}");
+    }
+    let rows = json(&app, &power, t2001, t2001 + 3600, "none").await;
+    assert_eq!(
+        rows["v"].as_array().expect("v").len(),
+        60,
+        "imported rows across two months"
+    );
+    let teros = json(
+        &app,
+        &format!("/api/teros/{cell}"),
+        t2001,
+        t2001 + 3600,
+        "hour",
+    )
+    .await;
+    assert_eq!(
+        teros["temp"].as_array().expect("temp").len(),
+        2,
+        "two hours of TEROS rows"
+    );
+    if app.is_postgres() {
+        let made = app.db(loam_db::partitions::months).await;
+        assert!(
+            made.len() >= 7,
+            "2000-01, 2001-03, 2001-04, 2011-06, 2019-09 and ahead: {made:?}"
+        );
+    }
+}
