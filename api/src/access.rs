@@ -6,8 +6,8 @@
 use loam_db::cells::Visibility;
 use loam_db::models::Cell;
 
+use crate::caller::{Caller, Scope};
 use crate::error::ApiError;
-use crate::identity::{Caller, Scope};
 use crate::state::AppState;
 
 /// What the caller wants to do with a cell.
@@ -26,8 +26,62 @@ fn cell_not_found() -> ApiError {
     ApiError::NotFound("Cell not found".into())
 }
 
+/// What the rules say about one caller, one cell and one need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Go ahead.
+    Allow,
+    /// 404, exactly as for a cell that does not exist (ids leak nothing).
+    NotFound,
+    /// 401: an anonymous caller where credentials are required, whether the cell exists or not.
+    Unauthenticated,
+}
+
+/// The cell as the rules see it: `None` when it does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CellFacts {
+    /// Readable by anyone.
+    pub public: bool,
+    /// The caller (a person, or a device's owner) is a member.
+    pub member: bool,
+}
+
+/// Every cell access decision, without the database: who the caller is, what is known of the
+/// cell, what they want, and whether ENTS compatibility is on.
+pub(crate) fn decide(
+    caller: &Caller,
+    cell: Option<CellFacts>,
+    need: Need,
+    compat: bool,
+) -> Decision {
+    let allowed = cell.is_some_and(|cell| match caller {
+        Caller::Person(p) => {
+            p.is_admin || cell.member || (need == Need::Read && (cell.public || compat))
+        }
+        Caller::Device(d) => {
+            let owner_ok = d.owner_is_admin || cell.member;
+            match need {
+                Need::Read => {
+                    (d.scopes.contains(&Scope::Read) && owner_ok) || cell.public || compat
+                }
+                Need::Write | Need::DashboardWrite => d.scopes.contains(&Scope::Ingest) && owner_ok,
+            }
+        }
+        Caller::Anonymous => match need {
+            Need::Read => cell.public || compat,
+            Need::DashboardWrite => compat,
+            Need::Write => false,
+        },
+    });
+    match caller {
+        _ if allowed => Decision::Allow,
+        Caller::Anonymous if !(compat && need != Need::Write) => Decision::Unauthenticated,
+        _ => Decision::NotFound,
+    }
+}
+
 /// The cell, if the caller may do `need` with it; otherwise 404 (or 401 for anonymous callers
-/// outside compatibility mode, whatever the cell's existence).
+/// outside compatibility mode, whatever the cell's existence). See [`decide`].
 pub(crate) async fn cell(
     state: &AppState,
     caller: &Caller,
@@ -41,7 +95,7 @@ pub(crate) async fn cell(
         Caller::Device(d) if !d.owner_is_admin => Some(d.owner_id.clone()),
         _ => None,
     };
-    let (cell, is_member) = state
+    let (cell, member) = state
         .db()
         .run(move |c| {
             let cell = loam_db::cells::find(c, id)?;
@@ -52,28 +106,13 @@ pub(crate) async fn cell(
             Ok((cell, member))
         })
         .await?;
-    let allowed = |cell: &Cell| match caller {
-        Caller::Person(p) => {
-            p.is_admin || is_member || (need == Need::Read && (cell.public || compat))
-        }
-        Caller::Device(d) => {
-            let owner_ok = d.owner_is_admin || is_member;
-            match need {
-                Need::Read => {
-                    (d.scopes.contains(&Scope::Read) && owner_ok) || cell.public || compat
-                }
-                Need::Write | Need::DashboardWrite => d.scopes.contains(&Scope::Ingest) && owner_ok,
-            }
-        }
-        Caller::Anonymous => match need {
-            Need::Read => cell.public || compat,
-            Need::DashboardWrite => compat,
-            Need::Write => false,
-        },
-    };
-    match cell {
-        Some(cell) if allowed(&cell) => Ok(cell),
-        _ if *caller == Caller::Anonymous && !(compat && need != Need::Write) => {
+    let facts = cell.as_ref().map(|cell| CellFacts {
+        public: cell.public,
+        member,
+    });
+    match (decide(caller, facts, need, compat), cell) {
+        (Decision::Allow, Some(cell)) => Ok(cell),
+        (Decision::Unauthenticated, _) => {
             Err(ApiError::Unauthorized("authentication required".into()))
         }
         _ => Err(cell_not_found()),
@@ -100,5 +139,109 @@ pub(crate) fn owns(caller: &Caller, owner: Option<&str>) -> bool {
     match caller {
         Caller::Person(p) => p.is_admin || owner == Some(p.user_id.as_str()),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller::{Device, Person};
+
+    /// The callers the rules tell apart.
+    fn callers() -> [(&'static str, Caller); 7] {
+        let person = |is_admin| {
+            Caller::Person(Person {
+                user_id: "u".into(),
+                is_admin,
+                via_key: false,
+            })
+        };
+        let device = |scopes: &[Scope], owner_is_admin| {
+            Caller::Device(Device {
+                key_id: "k".into(),
+                logger_id: 1,
+                owner_id: "u".into(),
+                owner_is_admin,
+                scopes: scopes.to_vec(),
+            })
+        };
+        [
+            ("anonymous", Caller::Anonymous),
+            ("person", person(false)),
+            ("admin", person(true)),
+            ("device read", device(&[Scope::Read], false)),
+            ("device ingest", device(&[Scope::Ingest], false)),
+            ("device both", device(&[Scope::Read, Scope::Ingest], false)),
+            ("admin's device", device(&[Scope::Ingest], true)),
+        ]
+    }
+
+    /// The cells: missing, private (not a member), shared with the caller (a member), public.
+    const CELLS: [Option<CellFacts>; 4] = [
+        None,
+        Some(CellFacts {
+            public: false,
+            member: false,
+        }),
+        Some(CellFacts {
+            public: false,
+            member: true,
+        }),
+        Some(CellFacts {
+            public: true,
+            member: false,
+        }),
+    ];
+
+    const NEEDS: [Need; 3] = [Need::Read, Need::Write, Need::DashboardWrite];
+
+    /// Every decision, one line per caller and mode: for each cell (missing, private, shared,
+    /// public) the answers to read, write, dashboard write. A allow, N 404, U 401.
+    const TABLE: [(&str, bool, &str); 14] = [
+        // (caller, compat, "missing private shared public")
+        ("anonymous", false, "UUU      UUU      UUU      AUU"),
+        ("anonymous", true, "NUN      AUA      AUA      AUA"),
+        ("person", false, "NNN      NNN      AAA      ANN"),
+        ("person", true, "NNN      ANN      AAA      ANN"),
+        ("admin", false, "NNN      AAA      AAA      AAA"),
+        ("admin", true, "NNN      AAA      AAA      AAA"),
+        ("device read", false, "NNN      NNN      ANN      ANN"),
+        ("device read", true, "NNN      ANN      ANN      ANN"),
+        ("device ingest", false, "NNN      NNN      NAA      ANN"),
+        ("device ingest", true, "NNN      ANN      AAA      ANN"),
+        ("device both", false, "NNN      NNN      AAA      ANN"),
+        ("device both", true, "NNN      ANN      AAA      ANN"),
+        ("admin's device", false, "NNN      NAA      NAA      AAA"),
+        ("admin's device", true, "NNN      AAA      AAA      AAA"),
+    ];
+
+    #[test]
+    fn every_caller_cell_need_and_mode_is_decided_as_the_table_says() {
+        let mut checked = 0;
+        for (name, compat, row) in TABLE {
+            let caller = callers()
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| c)
+                .expect("caller in the table");
+            let want: Vec<char> = row.chars().filter(|c| !c.is_whitespace()).collect();
+            assert_eq!(want.len(), CELLS.len() * NEEDS.len(), "{name}");
+            for (i, cell) in CELLS.iter().enumerate() {
+                for (j, need) in NEEDS.iter().enumerate() {
+                    let got = match decide(&caller, *cell, *need, compat) {
+                        Decision::Allow => 'A',
+                        Decision::NotFound => 'N',
+                        Decision::Unauthenticated => 'U',
+                    };
+                    let expected = want[i * NEEDS.len() + j];
+                    assert_eq!(
+                        got, expected,
+                        "{name}, compat {compat}, cell {cell:?}, {need:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, callers().len() * 2 * CELLS.len() * NEEDS.len());
     }
 }

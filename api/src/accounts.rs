@@ -226,10 +226,10 @@ pub(crate) async fn logout(state: &AppState, presented: Option<&str>) -> Result<
 /// The email must belong to an account.
 pub(crate) async fn owner_for(
     state: &AppState,
-    caller: &crate::identity::Caller,
+    caller: &crate::caller::Caller,
     user_email: &str,
 ) -> Result<String, ApiError> {
-    use crate::identity::Caller;
+    use crate::caller::Caller;
     let email = normalize_email(user_email);
     let named = state
         .db()
@@ -247,6 +247,6 @@ pub(crate) async fn owner_for(
             None => Err(unknown()),
         },
         Caller::Anonymous if state.config().ents_compat => named.map(|u| u.id).ok_or_else(unknown),
-        _ => Err(crate::identity::unauthenticated()),
+        _ => Err(crate::caller::unauthenticated()),
     }
 }

@@ -3,17 +3,22 @@
 
 mod access;
 pub mod accounts;
+mod caller;
 pub mod cli;
+mod commit_queue;
 mod connections;
 mod equations;
 pub mod error;
 mod extract;
 pub mod firmware_store;
 mod identity;
+mod key_cache;
 mod limiter;
 pub mod live;
+mod live_hub;
 pub mod middleware;
 pub mod oidc;
+mod oidc_cache;
 pub mod openapi;
 mod routes;
 mod routing;

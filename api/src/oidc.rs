@@ -8,29 +8,13 @@ use loam_auth::{IdClaims, JwkSet, TokenKind};
 use loam_config::OidcClient;
 use loam_db::models::User;
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use crate::error::ApiError;
+use crate::oidc_cache::{CACHE_TTL, Discovery};
 use crate::state::AppState;
 
-/// How long a discovery document and key set are trusted.
-const CACHE_TTL: Duration = Duration::from_secs(3600);
 /// How long a consent round trip may take.
 const STATE_TTL: Duration = Duration::from_secs(600);
-
-/// The parts of the provider's discovery document Loam uses.
-#[derive(Debug, Clone, Deserialize)]
-struct Discovery {
-    authorization_endpoint: String,
-    token_endpoint: String,
-    jwks_uri: String,
-}
-
-/// The provider's endpoints and keys, fetched on first use.
-#[derive(Default)]
-pub struct ProviderCache {
-    entry: Mutex<Option<(Instant, Discovery, JwkSet)>>,
-}
 
 fn http() -> Result<reqwest::Client, ApiError> {
     reqwest::Client::builder()

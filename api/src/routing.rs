@@ -14,8 +14,8 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 
+use crate::caller::{Caller, Scope, unauthenticated};
 use crate::error::ApiError;
-use crate::identity::{Caller, Scope, unauthenticated};
 use crate::state::AppState;
 
 /// Who may call a route. Every route has exactly one; its check layer and its OpenAPI security

@@ -6,11 +6,11 @@ use loam_auth::TokenKeys;
 use loam_config::{Cidr, Config};
 use loam_db::Db;
 
-use crate::identity::KeyCache;
+use crate::commit_queue::CommitQueue;
+use crate::key_cache::KeyCache;
 use crate::limiter::FailureLimiter;
-use crate::live::LiveHub;
-use crate::oidc::ProviderCache;
-use crate::uploads::CommitQueue;
+use crate::live_hub::LiveHub;
+use crate::oidc_cache::ProviderCache;
 
 /// Shared application state; a handle, so cloning it per request costs one atomic increment.
 #[derive(Clone)]

@@ -13,6 +13,8 @@
 //!    (rows/s);
 //! 4. memory given back: the server's RSS 10, 30 and 60 s after the work, against its idle size.
 //!
+//! `loam-bench scale` instead loads 100 million rows and measures Loam at that size (`scale.rs`).
+//!
 //! `cargo run --release -p loam-bench -- --loam target/release/loam` (see README, "Benchmarks").
 
 use std::process::{Child, Command, Stdio};

@@ -4,12 +4,8 @@ use diesel::prelude::*;
 
 use crate::models::{Cell, NewCell, Sensor, User};
 use crate::schema::{cell_tag, cell_user, cells, sensors, users};
+use crate::sql::lower;
 use crate::{DbConn, DbError};
-
-diesel::define_sql_function! {
-    /// SQL `lower()`, the same on both databases.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 /// Which cells a listing may show.
 #[derive(Debug, Clone, PartialEq, Eq)]

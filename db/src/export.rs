@@ -5,10 +5,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::measurements::Value;
 use crate::models::Sensor;
 use crate::schema::{data, power_data, sensors, teros_data};
 use crate::series::{PowerPoint, TerosPoint};
+use crate::writes::Value;
 use crate::{DbConn, DbError};
 
 /// A point of a generic series: time and value.

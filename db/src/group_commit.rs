@@ -26,10 +26,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::devices::{adjust_slots, find_receipt, insert_receipt};
-use crate::measurements::{NewData, NewRow, StoreError, Stored, Upload, Value};
 use crate::models::UploadReceipt;
 use crate::raw_rows::{PowerRows, TerosRows, ValueRows};
 use crate::schema::{cell_user, cells, loggers, sensors};
+use crate::writes::{NewData, NewRow, StoreError, Stored, UploadRows, Value};
 use crate::{DbConn, DbError};
 
 /// Attempts of one batch before a transient conflict is reported (as 503, retry later).
@@ -40,7 +40,7 @@ const ATTEMPTS: u32 = 6;
 /// failed for all of them (unreachable, or contention outlasting the retries).
 pub fn store_batch(
     conn: &mut DbConn,
-    uploads: &[Upload],
+    uploads: &[UploadRows],
     now: NaiveDateTime,
 ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
     let months = || {
@@ -103,7 +103,7 @@ type Verdicts = Vec<Option<Result<Stored, StoreError>>>;
 
 fn store_phased(
     conn: &mut DbConn,
-    uploads: &[Upload],
+    uploads: &[UploadRows],
     now: NaiveDateTime,
 ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
     let mut verdicts: Verdicts = uploads
@@ -187,7 +187,7 @@ fn echo(err: &StoreError) -> StoreError {
     }
 }
 
-fn receipt_of(upload: &Upload) -> Option<&UploadReceipt> {
+fn receipt_of(upload: &UploadRows) -> Option<&UploadReceipt> {
     upload.device.as_ref().and_then(|d| d.receipt.as_ref())
 }
 
@@ -199,7 +199,7 @@ fn is_pending(verdicts: &Verdicts, i: usize) -> bool {
 /// (`FOR KEY SHARE`, by id) until the commit, so a concurrent delete waits.
 fn check_parents(
     conn: &mut DbConn,
-    uploads: &[Upload],
+    uploads: &[UploadRows],
     verdicts: &mut Verdicts,
 ) -> Result<(), DbError> {
     let mut cell_ids = BTreeSet::new();
@@ -232,7 +232,7 @@ fn check_parents(
 }
 
 /// Loggers an upload's rows reference: power rows' loggers and the receipt's logger.
-fn parent_loggers(upload: &Upload) -> impl Iterator<Item = i32> + '_ {
+fn parent_loggers(upload: &UploadRows) -> impl Iterator<Item = i32> + '_ {
     upload
         .rows
         .iter()
@@ -304,7 +304,7 @@ pub(crate) fn hold_parents(
 /// A device key writes only into cells its owner is a member of.
 fn check_membership(
     conn: &mut DbConn,
-    uploads: &[Upload],
+    uploads: &[UploadRows],
     verdicts: &mut Verdicts,
 ) -> Result<(), DbError> {
     let mut wanted: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
@@ -347,7 +347,7 @@ fn check_membership(
 /// batch, as (later, first): they are answered from the first one's outcome.
 fn check_known_locators(
     conn: &mut DbConn,
-    uploads: &[Upload],
+    uploads: &[UploadRows],
     verdicts: &mut Verdicts,
 ) -> Result<Vec<(usize, usize)>, DbError> {
     let mut first_of: HashMap<(i32, &str), usize> = HashMap::new();
@@ -402,7 +402,7 @@ fn replay_or_conflict(old: UploadReceipt, new: &UploadReceipt) -> Result<Stored,
 /// uploads charged in batch order, and each logger's row written once.
 fn charge_quotas(
     conn: &mut DbConn,
-    uploads: &[Upload],
+    uploads: &[UploadRows],
     verdicts: &mut Verdicts,
     now: NaiveDateTime,
 ) -> Result<BTreeMap<i32, i64>, DbError> {
@@ -456,7 +456,7 @@ fn charge_quotas(
 /// turns this upload into a replay or a conflict, and its slots are given back.
 fn insert_receipts(
     conn: &mut DbConn,
-    uploads: &[Upload],
+    uploads: &[UploadRows],
     verdicts: &mut Verdicts,
     charges: &BTreeMap<i32, i64>,
 ) -> Result<(), DbError> {

@@ -7,7 +7,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::measurements::{NewData, NewRow};
+use crate::writes::{NewData, NewRow};
 use crate::{DbConn, DbError};
 
 /// Rows per statement on Postgres (and between progress reports).

@@ -27,8 +27,10 @@ pub mod retention;
 pub mod rollups;
 pub mod schema;
 pub mod series;
+mod sql;
 pub mod tags;
 pub mod users;
+pub mod writes;
 
 pub use connection::{Backend, Db, DbConn, write_transaction};
 pub use error::DbError;

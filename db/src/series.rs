@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 
-use crate::measurements::{self, Value};
+use crate::measurements;
 use crate::models::Sensor;
+use crate::writes::Value;
 use crate::{DbConn, DbError};
 
 /// A bucket width, as ENTS's `resample` parameter names it.

@@ -2,9 +2,9 @@
 
 use diesel::prelude::*;
 
-use crate::cells::lower;
 use crate::models::{Tag, TagWithCount};
 use crate::schema::{cell_tag, tags};
+use crate::sql::lower;
 use crate::{DbConn, DbError};
 
 /// Fails with [`DbError::UnknownTag`] for the first tag id that does not exist.

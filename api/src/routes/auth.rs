@@ -10,9 +10,9 @@ use loam_schemas::auth::{AccountResponse, LoginRequest, OauthUrl, RegisterReques
 use loam_schemas::errors::ErrorResponse;
 
 use crate::accounts::{self, Session};
+use crate::caller::ClientIp;
 use crate::error::ApiError;
 use crate::extract::Valid;
-use crate::identity::ClientIp;
 use crate::state::AppState;
 
 /// The cookie that carries the refresh token, named as ENTS named it.

@@ -13,9 +13,9 @@ use loam_schemas::errors::ErrorResponse;
 use loam_schemas::resources::{CellCreated, CreateCellRequest, SensorResponse, UpdateCellRequest};
 
 use crate::access::{self, Need};
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::{Ids, Valid};
-use crate::identity::Caller;
 use crate::state::AppState;
 
 /// The ENTS cell object for a stored cell.

@@ -12,9 +12,9 @@ use loam_schemas::devices::{
 };
 use loam_schemas::errors::ErrorResponse;
 
+use crate::caller::{Caller, Person};
 use crate::error::ApiError;
 use crate::extract::{Ids, Valid};
-use crate::identity::{Caller, Person};
 use crate::routes::loggers::owned_or_self;
 use crate::state::AppState;
 

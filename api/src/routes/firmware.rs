@@ -21,10 +21,10 @@ use loam_schemas::errors::ErrorResponse;
 use loam_schemas::wire::rfc3339;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::{Ids, Valid};
 use crate::firmware_store::{RangeAnswer, Staged, parse_range};
-use crate::identity::Caller;
 use crate::state::AppState;
 
 /// Longest image name.

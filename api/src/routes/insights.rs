@@ -12,8 +12,8 @@ use loam_schemas::wire::iso_naive;
 use serde_json::{Value, json};
 
 use crate::access::{self, Need};
+use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::identity::Caller;
 use crate::state::AppState;
 
 fn ents_error(message: &str) -> ApiError {

@@ -17,9 +17,9 @@ use loam_schemas::jobs::{
 use loam_schemas::wire::rfc3339;
 
 use crate::access::{self, Need};
+use crate::caller::{Caller, Person};
 use crate::error::ApiError;
 use crate::extract::{Ids, Valid};
-use crate::identity::{Caller, Person};
 use crate::middleware::RequestId;
 use crate::state::AppState;
 
@@ -47,9 +47,7 @@ pub(crate) fn job_response(job: Job) -> JobResponse {
 async fn owned(state: &AppState, person: &Person, id: String) -> Result<Job, ApiError> {
     let job = state.db().run(move |c| loam_db::jobs::find(c, &id)).await?;
     match job {
-        Some(job)
-            if person.is_admin || job.owner_id.as_deref() == Some(person.user_id.as_str()) =>
-        {
+        Some(job) if access::owns(&Caller::Person(person.clone()), job.owner_id.as_deref()) => {
             Ok(job)
         }
         _ => Err(ApiError::NotFound("Job not found".into())),

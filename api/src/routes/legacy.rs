@@ -9,9 +9,9 @@ use loam_schemas::errors::ErrorResponse;
 use loam_schemas::series::{LegacyPowerInsert, LegacyPowerRow, LegacyTerosInsert, LegacyTerosRow};
 use loam_schemas::wire::iso_naive;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::Valid;
-use crate::identity::Caller;
 use crate::state::AppState;
 use crate::uploads::{self, UploadError};
 
@@ -21,7 +21,8 @@ fn unknown(what: &str, name: &str) -> ApiError {
     ))
 }
 
-async fn store(state: &AppState, caller: &Caller, row: Row) -> Result<(), ApiError> {
+/// Stores one row through the device upload path (the JSON doors answer 404 for unknown names).
+async fn store_one_row(state: &AppState, caller: &Caller, row: Row) -> Result<(), ApiError> {
     let upload = Upload {
         door: Door::Legacy,
         rows: vec![row],
@@ -72,7 +73,7 @@ pub(crate) async fn insert_power(
             current: body.i,
         },
     };
-    store(&state, &caller, row).await?;
+    store_one_row(&state, &caller, row).await?;
     let at = chrono::DateTime::from_timestamp(ts, 0)
         .map(|t| t.naive_utc())
         .unwrap_or_default();
@@ -126,7 +127,7 @@ pub(crate) async fn insert_teros(
             water_pot: body.water_pot,
         },
     };
-    store(&state, &caller, row).await?;
+    store_one_row(&state, &caller, row).await?;
     let at = chrono::DateTime::from_timestamp(ts, 0)
         .map(|t| t.naive_utc())
         .unwrap_or_default();

@@ -17,9 +17,9 @@ use loam_schemas::resources::{
 use loam_schemas::wire::{iso_naive, rfc3339};
 
 use crate::access;
+use crate::caller::{Caller, Person, Scope};
 use crate::error::ApiError;
 use crate::extract::{Ids, Valid};
-use crate::identity::{Caller, Person, Scope};
 use crate::state::AppState;
 
 fn logger_response(l: Logger) -> LoggerResponse {

@@ -8,9 +8,9 @@ use loam_schemas::resources::{MemberResponse, Shared, UserCells, UsersAssigned};
 use serde_json::Value;
 
 use crate::access::{self, Need};
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::Ids;
-use crate::identity::Caller;
 use crate::state::AppState;
 
 fn member(u: User) -> MemberResponse {
@@ -233,7 +233,7 @@ pub(crate) async fn remove_member(
     ))]
 pub(crate) async fn user_cells(
     State(state): State<AppState>,
-    person: crate::identity::Person,
+    person: crate::caller::Person,
     Ids(user_id): Ids<String>,
 ) -> Result<Json<UserCells>, ApiError> {
     if !person.is_admin && person.user_id != user_id {

@@ -13,8 +13,8 @@ use loam_schemas::errors::ErrorResponse;
 use loam_schemas::jobs::JobResponse;
 use serde_json::json;
 
+use crate::caller::Person;
 use crate::error::ApiError;
-use crate::identity::Person;
 use crate::middleware::RequestId;
 use crate::state::AppState;
 

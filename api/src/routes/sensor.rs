@@ -12,8 +12,8 @@ use loam_ingest::{Door, Upload};
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::series::SensorSeriesResponse;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::identity::Caller;
 use crate::state::AppState;
 use crate::uploads::{self, UploadError};
 
@@ -53,7 +53,7 @@ async fn answer(
     };
     let upload = match upload {
         Ok(upload) => upload,
-        Err(err) => return UploadError::from(err).into_api().into_response(),
+        Err(err) => return ApiError::from(UploadError::from(err)).into_response(),
     };
     let door = upload.door;
     let envelope = uploads::Envelope { body, locator };
@@ -87,15 +87,6 @@ async fn answer(
 
 /// The response header carrying an upload's signed receipt.
 const RECEIPT_HEADER: &str = "loam-receipt";
-
-impl UploadError {
-    fn into_api(self) -> ApiError {
-        match self {
-            UploadError::UnknownTarget(why) => ApiError::bad_request("unknown_target", why),
-            UploadError::Api(err) => err,
-        }
-    }
-}
 
 /// Device upload: protobuf `Measurement` (`application/octet-stream`), the generic message with
 /// `SensorVersion: 2`, or a TTN v3 uplink webhook (`application/json`). Answers 2xx only after
@@ -166,7 +157,7 @@ pub(crate) async fn upload_sensor(
                     text(StatusCode::OK, "Missing uplink_message or f_port.")
                 }
                 Ok(Uplink::UnknownPort) => text(StatusCode::NOT_FOUND, "f_port not recognized."),
-                Err(err) => UploadError::from(err).into_api().into_response(),
+                Err(err) => ApiError::from(UploadError::from(err)).into_response(),
             }
         }
         _ => ApiError::UnsupportedMediaType(

@@ -5,16 +5,16 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use loam_db::measurements::Value;
 use loam_db::series::{Resample, Window};
+use loam_db::writes::Value;
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::series::{PowerSeries, SensorSeriesResponse, TerosSeries};
 use loam_schemas::wire::{http_date, parse_http_date};
 
 use crate::access::{self, Need};
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::Ids;
-use crate::identity::Caller;
 use crate::state::AppState;
 
 const POWER_PARAMS: &[&str] = &["startTime", "endTime", "resample", "stream", "cellIds"];

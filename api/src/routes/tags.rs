@@ -14,9 +14,9 @@ use loam_schemas::wire::iso_naive;
 use serde_json::{Map, Value};
 
 use crate::access::{self, Need};
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::Ids;
-use crate::identity::Caller;
 use crate::state::AppState;
 
 pub(crate) fn tag_response(t: TagWithCount) -> TagResponse {
@@ -117,7 +117,7 @@ pub(crate) async fn list_tags(
     ))]
 pub(crate) async fn create_tag(
     State(state): State<AppState>,
-    person: crate::identity::Person,
+    person: crate::caller::Person,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<TagMessage>), ApiError> {
     let TagBody { name, description } = parse_tag_body(&body, true)?;

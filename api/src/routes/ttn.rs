@@ -10,9 +10,9 @@ use loam_jobs::{Payload, TtnSync};
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::jobs::{JobResponse, TtnRegistration};
 
+use crate::caller::{Caller, Person};
 use crate::error::ApiError;
 use crate::extract::{Ids, Valid};
-use crate::identity::{Caller, Person};
 use crate::middleware::RequestId;
 use crate::state::AppState;
 

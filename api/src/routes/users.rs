@@ -10,9 +10,9 @@ use loam_schemas::auth::{
 };
 use loam_schemas::errors::ErrorResponse;
 
+use crate::caller::{Person, unauthenticated};
 use crate::error::ApiError;
 use crate::extract::Valid;
-use crate::identity::{Person, unauthenticated};
 use crate::state::AppState;
 
 /// The account form of a stored user (no secrets).

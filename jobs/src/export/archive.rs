@@ -13,9 +13,9 @@ use std::io::{BufWriter, Write};
 
 use chrono::NaiveDateTime;
 use loam_db::export::Cursor;
-use loam_db::measurements::Value;
 use loam_db::models::Sensor;
 use loam_db::series::{PowerPoint, Resample, TerosPoint, Window};
+use loam_db::writes::Value;
 use loam_db::{DbConn, DbError};
 use serde::{Deserialize, Serialize};
 use zip::ZipWriter;

@@ -3,13 +3,13 @@
 //! `phytos31`/`voltage` series outer-joined on time, gaps written `void`, times as
 //! `2024-01-13 18:00:05`. Unlike ENTS, every requested cell is exported (rows cell by cell).
 //!
-//! Loam's own export ([`ExportZip`], in `zip.rs`) streams one CSV per cell and sensor into a ZIP.
+//! Loam's own export ([`ExportZip`], in `archive.rs`) streams one CSV per cell and sensor into a ZIP.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
-use loam_db::measurements::Value;
 use loam_db::series::{Resample, Window};
+use loam_db::writes::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::{JobContext, JobError};

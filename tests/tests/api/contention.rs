@@ -226,7 +226,7 @@ async fn two_replicas_take_one_cells_mixed_uploads_at_once() {
 /// a locator reused with another body, an exhausted quota) get their own error and the good ones
 /// commit, rollups included.
 async fn a_refused_upload_never_fails_the_others_in_its_batch(backend: Backend) {
-    use loam_db::measurements::{DeviceClaim, NewData, NewRow, StoreError, Upload};
+    use loam_db::writes::{DeviceClaim, NewData, NewRow, StoreError, UploadRows};
     let app = TestApp::spawn(backend).await;
     app.signed_in(OWNER).await;
     let f = fleet(&app, "mixed").await;
@@ -255,7 +255,7 @@ async fn a_refused_upload_never_fails_the_others_in_its_batch(backend: Backend) 
             current: 0.002,
         },
     };
-    let upload = |rows: Vec<NewRow>, slots: i64| Upload {
+    let upload = |rows: Vec<NewRow>, slots: i64| UploadRows {
         rows,
         member: Some(owner_id.clone()),
         device: Some(DeviceClaim {
