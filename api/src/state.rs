@@ -108,6 +108,14 @@ impl AppState {
         self.0.redis.as_ref()
     }
 
+    /// The retention horizon now (`LOAM_RAW_RETENTION_DAYS`): raw rows before it are deleted
+    /// (reads past it come from rollups; uploads there are refused). `None` keeps every row.
+    pub fn raw_since(&self) -> Option<chrono::NaiveDateTime> {
+        self.config()
+            .raw_retention_days
+            .map(|days| loam_db::retention::horizon(days, loam_db::now()))
+    }
+
     /// The effective configuration.
     pub fn config(&self) -> &Config {
         &self.0.config

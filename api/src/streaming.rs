@@ -191,7 +191,7 @@ impl Raw {
                 Field::Column("temp", |r, _, out| teros(r, out, |t| t.temp)),
                 Field::Column("timestamp", time),
                 Field::Column("vwc", |r, _, out| {
-                    teros(r, out, |t| loam_db::series::vwc_percent(t.vwc));
+                    teros(r, out, |t| loam_db::units::vwc_percent(t.vwc));
                 }),
                 Field::Constant("vwc_unit", json_string("%")),
             ],
@@ -213,6 +213,16 @@ impl Raw {
                 Field::Constant("type", json_string(data_type)),
                 Field::Constant("unit", json_string(unit)),
             ],
+        }
+    }
+
+    /// The series this read walks.
+    fn series(&self) -> loam_db::measurements::Series {
+        use loam_db::measurements::Series;
+        match *self {
+            Raw::Power(cell) => Series::Power(cell),
+            Raw::Teros(cell) => Series::Teros(cell),
+            Raw::Sensor { id, .. } => Series::Sensor(id),
         }
     }
 
@@ -415,6 +425,16 @@ async fn produce(
     }
 
     let failed = |e: DbError| std::io::Error::other(e.to_string());
+    // Walk only the span that holds rows: a range reaching far past the data (a client asking
+    // up to the year 99999) would otherwise read empty windows for minutes.
+    let series = raw.series();
+    let (start, end) = range;
+    let bounds = state
+        .db()
+        .run(move |c| loam_db::measurements::bounds(c, series, start, end))
+        .await
+        .map_err(failed)?;
+    let range = bounds.unwrap_or((start, start));
     let plan = |from: NaiveDateTime, span: i64| {
         let to = from + chrono::Duration::seconds(span);
         if to >= range.1 {

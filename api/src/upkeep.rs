@@ -34,10 +34,10 @@ async fn run_once(db: &loam_db::Db, raw_retention_days: Option<u32>) {
     match db.run(move |c| loam_db::retention::sweep(c, horizon)).await {
         Ok(swept) if swept == loam_db::retention::Swept::default() => {}
         Ok(swept) => tracing::info!(
-            partitions = swept.partitions,
-            rows = swept.rows,
+            partitions_dropped = swept.partitions,
+            rows_deleted_in_batches = swept.rows,
             %horizon,
-            "deleted raw rows past the retention horizon"
+            "deleted raw rows past the retention horizon (rows of dropped partitions are not counted)"
         ),
         Err(err) => tracing::warn!(error = %err, "retention sweep failed; retrying later"),
     }

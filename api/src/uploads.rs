@@ -80,6 +80,33 @@ pub(crate) fn invalid_locator() -> ApiError {
     )
 }
 
+/// Refuses rows older than the raw retention horizon: they would be deleted at the next sweep,
+/// and once their day's rows are gone nothing could tell a device's retry from new data, so the
+/// rollups would count a retry twice. The refusal names the horizon; nothing is stored.
+fn within_retention(state: &AppState, upload: &Upload) -> Result<(), UploadError> {
+    let Some(horizon) = state.raw_since() else {
+        return Ok(());
+    };
+    let horizon_secs = horizon.and_utc().timestamp();
+    match upload
+        .rows
+        .iter()
+        .map(|r| r.ts)
+        .find(|ts| *ts < horizon_secs)
+    {
+        Some(ts) => Err(ApiError::bad_request(
+            "older_than_retention",
+            format!(
+                "timestamp {ts} is older than this server keeps raw rows (LOAM_RAW_RETENTION_DAYS: \
+                 from {} on); nothing was stored",
+                loam_schemas::wire::http_date(horizon)
+            ),
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// Checks, stores and announces an upload; returns the signed receipt when it carried a
 /// locator.
 pub(crate) async fn store(
@@ -89,6 +116,7 @@ pub(crate) async fn store(
     envelope: Envelope<'_>,
 ) -> Result<Option<String>, UploadError> {
     loam_ingest::check_timestamps(&upload, chrono::Utc::now().timestamp())?;
+    within_retention(state, &upload)?;
     authorize(caller, &upload)?;
     let rows = upload
         .rows

@@ -248,3 +248,58 @@ where
         }
     }
 }
+
+/// Attempts of one batch before a transient conflict is reported (as 503, retry later).
+const ATTEMPTS: u32 = 6;
+
+/// Runs `work` until it succeeds, fails for a reason other than contention, or has had
+/// [`ATTEMPTS`] tries; waits a jittered, growing pause between tries (this runs on a blocking
+/// thread).
+pub(crate) fn retrying<T>(mut work: impl FnMut() -> Result<T, DbError>) -> Result<T, DbError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match work() {
+            Err(err) if err.is_transient() && attempt < ATTEMPTS => {
+                let ceiling = 4u64 << attempt.min(6);
+                let pause = Duration::from_millis(1 + rand::random_range(0..ceiling));
+                tracing::debug!(error = %err, attempt, ?pause, "transient write conflict; retrying");
+                std::thread::sleep(pause);
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retrying_gives_up_on_lasting_contention_and_not_on_other_errors() {
+        let mut tries = 0;
+        let out: Result<(), DbError> = retrying(|| {
+            tries += 1;
+            Err(DbError::Contention("deadlock detected".into()))
+        });
+        assert!(matches!(out, Err(DbError::Contention(_))));
+        assert_eq!(tries, ATTEMPTS);
+        let mut tries = 0;
+        let out: Result<(), DbError> = retrying(|| {
+            tries += 1;
+            Err(DbError::NotFound)
+        });
+        assert!(matches!(out, Err(DbError::NotFound)));
+        assert_eq!(tries, 1);
+        let mut tries = 0;
+        let out = retrying(|| {
+            tries += 1;
+            if tries < 3 {
+                Err(DbError::Contention("could not serialize access".into()))
+            } else {
+                Ok(tries)
+            }
+        });
+        assert_eq!(out.ok(), Some(3));
+    }
+}

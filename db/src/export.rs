@@ -103,7 +103,7 @@ pub fn teros_page(
         .into_iter()
         .map(|(_, ts, vwc, raw_vwc, temp, ec)| TerosPoint {
             ts,
-            vwc: crate::series::vwc_percent(vwc),
+            vwc: crate::units::vwc_percent(vwc),
             raw_vwc,
             temp,
             ec: ec.map(i64::from),

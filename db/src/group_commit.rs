@@ -20,20 +20,17 @@
 //! upload, so one bad upload fails alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::connection::retrying;
 use crate::devices::{adjust_slots, find_receipt, insert_receipt};
 use crate::models::UploadReceipt;
-use crate::raw_rows::{PowerRows, TerosRows, ValueRows};
+use crate::raw_rows::{PowerRows, TerosRows, TerosValues, ValueRows};
 use crate::schema::{cell_user, cells, loggers, sensors};
 use crate::writes::{NewData, NewRow, StoreError, Stored, UploadRows, Value};
 use crate::{DbConn, DbError};
-
-/// Attempts of one batch before a transient conflict is reported (as 503, retry later).
-const ATTEMPTS: u32 = 6;
 
 /// Stores a batch of uploads in one transaction and answers each upload on its own: a refused
 /// upload gets its [`StoreError`] while the others commit. `Err` only when the database itself
@@ -75,25 +72,6 @@ pub fn store_batch(
                     }
                 })
                 .collect())
-        }
-    }
-}
-
-/// Runs `work` until it succeeds, fails for a reason other than contention, or has had
-/// [`ATTEMPTS`] tries; waits a jittered, growing pause between tries (this runs on a blocking
-/// thread).
-pub(crate) fn retrying<T>(mut work: impl FnMut() -> Result<T, DbError>) -> Result<T, DbError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match work() {
-            Err(err) if err.is_transient() && attempt < ATTEMPTS => {
-                let ceiling = 4u64 << attempt.min(6);
-                let pause = Duration::from_millis(1 + rand::random_range(0..ceiling));
-                tracing::debug!(error = %err, attempt, ?pause, "transient write conflict; retrying");
-                std::thread::sleep(pause);
-            }
-            other => return other,
         }
     }
 }
@@ -581,16 +559,6 @@ pub(crate) fn write_rows(
     Ok(fresh)
 }
 
-/// A TEROS row's values as stored.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TerosValues {
-    pub vwc: f64,
-    pub raw_vwc: f64,
-    pub temp: f64,
-    pub ec: Option<i32>,
-    pub water_pot: Option<f64>,
-}
-
 /// Phase 4: the id of every (cell, name, measurement) series the rows name, new series created
 /// in key order; the first value's type fixes a new series' `data_type`, as in ENTS.
 fn series_ids<'a>(
@@ -666,37 +634,4 @@ fn series_ids<'a>(
         }
     }
     Ok(ids)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retrying_gives_up_on_lasting_contention_and_not_on_other_errors() {
-        let mut tries = 0;
-        let out: Result<(), DbError> = retrying(|| {
-            tries += 1;
-            Err(DbError::Contention("deadlock detected".into()))
-        });
-        assert!(matches!(out, Err(DbError::Contention(_))));
-        assert_eq!(tries, ATTEMPTS);
-        let mut tries = 0;
-        let out: Result<(), DbError> = retrying(|| {
-            tries += 1;
-            Err(DbError::NotFound)
-        });
-        assert!(matches!(out, Err(DbError::NotFound)));
-        assert_eq!(tries, 1);
-        let mut tries = 0;
-        let out = retrying(|| {
-            tries += 1;
-            if tries < 3 {
-                Err(DbError::Contention("could not serialize access".into()))
-            } else {
-                Ok(tries)
-            }
-        });
-        assert_eq!(out.ok(), Some(3));
-    }
 }

@@ -25,8 +25,9 @@ pub struct ImportRow {
 }
 
 /// Inserts `rows` into `cell_id` (power rows under `logger_id`), calling `after_batch` with the
-/// rows done so far; `raw_since` is the retention horizon, when raw rows are deleted past one; an `Err` from it aborts (and the caller's transaction rolls back). Returns
-/// how many measurement rows (power plus TEROS) were new.
+/// rows done so far; an `Err` from it aborts (and the caller's transaction rolls back).
+/// `raw_since` is the retention horizon when raw rows are deleted past one (the caller refuses
+/// rows before it). Returns how many measurement rows (power plus TEROS) were new.
 pub fn insert(
     conn: &mut DbConn,
     cell_id: i32,
@@ -46,10 +47,10 @@ pub fn insert(
         )));
     }
     // Rows go one of two ways. Postgres takes a file in bulk and then rebuilds the rollups of
-    // the days it touched from their rows; SQLite, and on Postgres the days whose raw rows
-    // retention may have deleted (before the horizon, plus a day in case a sweep passes midnight
-    // while the import runs), store rows with their rollups added, so what the rollups counted
-    // for rows that are gone stays counted.
+    // the days it touched from their rows; SQLite, and on Postgres the first day after the
+    // retention horizon (a sweep passing midnight while the import runs may delete that day's
+    // older rows, which a rebuild would then stop counting), store rows with their rollups
+    // added.
     let (added, bulk): (Vec<ImportRow>, Vec<ImportRow>) = match (&*conn, raw_since) {
         (DbConn::Sqlite(_), _) => (rows.to_vec(), Vec::new()),
         (DbConn::Postgres(_), None) => (Vec::new(), rows.to_vec()),

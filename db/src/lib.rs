@@ -29,6 +29,7 @@ pub mod schema;
 pub mod series;
 mod sql;
 pub mod tags;
+pub mod units;
 pub mod users;
 pub mod writes;
 

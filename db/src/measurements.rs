@@ -95,6 +95,48 @@ pub fn sensor_values(
     sensor_window(conn, sensor_id, start, end, true)
 }
 
+/// Which raw series a bounded read names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// A cell's power rows.
+    Power(i32),
+    /// A cell's TEROS rows.
+    Teros(i32),
+    /// A generic sensor series' values.
+    Sensor(i32),
+}
+
+/// The first and last device time of a series within `[start, end]`, or `None` when it has no
+/// row there: a raw read walks only that span, whatever range it was asked for (a read to the
+/// year 99999 would otherwise walk empty windows for minutes). Two index probes.
+pub fn bounds(
+    conn: &mut DbConn,
+    series: Series,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+) -> Result<Option<(NaiveDateTime, NaiveDateTime)>, DbError> {
+    macro_rules! probe {
+        ($table:ident, $key:ident, $id:expr) => {{
+            let rows = || {
+                $table::table
+                    .filter($table::$key.eq($id))
+                    .filter($table::ts.between(start, end))
+                    .select($table::ts)
+            };
+            let first: Option<NaiveDateTime> =
+                rows().order($table::ts.asc()).first(conn).optional()?;
+            let last: Option<NaiveDateTime> =
+                rows().order($table::ts.desc()).first(conn).optional()?;
+            first.zip(last)
+        }};
+    }
+    Ok(match series {
+        Series::Power(cell) => probe!(power_data, cell_id, cell),
+        Series::Teros(cell) => probe!(teros_data, cell_id, cell),
+        Series::Sensor(id) => probe!(data, sensor_id, id),
+    })
+}
+
 /// Earliest and latest device time over all measurements of these cells.
 pub fn time_span(
     conn: &mut DbConn,

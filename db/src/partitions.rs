@@ -106,7 +106,7 @@ fn make(conn: &mut DbConn, months: Vec<NaiveDateTime>) -> Result<usize, DbError>
     if months.is_empty() {
         return Ok(0);
     }
-    crate::group_commit::retrying(|| make_once(pg, &months))
+    crate::connection::retrying(|| make_once(pg, &months))
 }
 
 fn make_once(pg: &mut diesel::PgConnection, months: &[NaiveDateTime]) -> Result<usize, DbError> {

@@ -8,9 +8,18 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Timestamp};
 
-use crate::group_commit::TerosValues;
 use crate::schema::{data, power_data, teros_data};
 use crate::{DbConn, DbError};
+
+/// A TEROS row's values as stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TerosValues {
+    pub vwc: f64,
+    pub raw_vwc: f64,
+    pub temp: f64,
+    pub ec: Option<i32>,
+    pub water_pot: Option<f64>,
+}
 
 /// Power rows by (cell, time, logger): (row index, volts, amps).
 pub(crate) type PowerRows = BTreeMap<(i32, NaiveDateTime, i32), (usize, f64, f64)>;

@@ -23,9 +23,9 @@ pub fn horizon(days: u32, now: NaiveDateTime) -> NaiveDateTime {
 /// What a sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
-    /// Monthly partitions dropped whole (Postgres).
+    /// Monthly partitions dropped whole (Postgres; each table's counts), rows not counted.
     pub partitions: usize,
-    /// Rows deleted one batch at a time.
+    /// Rows deleted one batch at a time (those outside dropped partitions).
     pub rows: usize,
 }
 

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use crate::schema::{data_rollups as dr, power_rollups as pr, teros_rollups as tr};
-use crate::series::vwc_percent;
+use crate::units::vwc_percent;
 use crate::{DbConn, DbError};
 
 /// One rollup bucket: its start (Unix seconds) and `(count, sum)` per column.

@@ -8,6 +8,7 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 
 use crate::measurements;
 use crate::models::Sensor;
+use crate::units::vwc_percent;
 use crate::writes::Value;
 use crate::{DbConn, DbError};
 
@@ -277,12 +278,6 @@ pub struct TerosPoint {
     pub temp: Option<f64>,
     /// µS/cm (bucket averages truncated toward zero, as ENTS).
     pub ec: Option<i64>,
-}
-
-/// A stored VWC in (0, 1] is a fraction: served as percent. Applied once, per row, wherever
-/// VWC leaves the store (reads, raw streams, and the rollups, which sum percent).
-pub fn vwc_percent(v: Option<f64>) -> Option<f64> {
-    v.map(|v| if v > 0.0 && v <= 1.0 { v * 100.0 } else { v })
 }
 
 /// A cell's TEROS series over `[start, end]`.

@@ -198,6 +198,20 @@ pub async fn import_rows(
     let (d, a) = (done.clone(), abort.clone());
     let db = ctx.db.clone();
     let retention = ctx.settings.raw_retention_days;
+    if let Some(days) = retention {
+        // Rows past the retention horizon are refused, as uploads are: they would be deleted at
+        // the next sweep, and with their day's rows gone a second import of the same file could
+        // not be told from new data (the rollups would count it twice).
+        let horizon = loam_db::retention::horizon(days, loam_db::now());
+        let old = rows.iter().filter(|r| r.ts < horizon).count();
+        if old > 0 {
+            return Err(JobError::Permanent(format!(
+                "{old} rows are older than this server keeps raw rows (LOAM_RAW_RETENTION_DAYS={days}: \
+                 from {} UTC on); nothing was imported",
+                horizon.format("%Y-%m-%d %H:%M")
+            )));
+        }
+    }
     let work = db.run(move |c| {
         let now = loam_db::now();
         let raw_since = retention.map(|days| loam_db::retention::horizon(days, now));

@@ -92,14 +92,6 @@ pub(crate) fn window(
     })
 }
 
-/// The retention horizon now (`LOAM_RAW_RETENTION_DAYS`), when raw rows are deleted past one.
-pub(crate) fn raw_since(state: &AppState) -> Option<chrono::NaiveDateTime> {
-    state
-        .config()
-        .raw_retention_days
-        .map(|days| loam_db::retention::horizon(days, loam_db::now()))
-}
-
 /// Header naming the oldest device time whose raw rows are kept, on raw answers that reach
 /// past it.
 const RAW_SINCE_HEADER: &str = "loam-raw-since";
@@ -160,7 +152,7 @@ async fn power(
     id: u32,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, POWER_PARAMS, raw_since(&state))?;
+    let w = window(&params, POWER_PARAMS, state.raw_since())?;
     let Some(cell) = readable(&state, &caller, id).await? else {
         return Ok(Json(PowerSeries::default()).into_response());
     };
@@ -227,7 +219,7 @@ async fn teros(
     id: u32,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, POWER_PARAMS, raw_since(&state))?;
+    let w = window(&params, POWER_PARAMS, state.raw_since())?;
     let Some(cell) = readable(&state, &caller, id).await? else {
         return Ok(Json(TerosSeries::default()).into_response());
     };
@@ -295,7 +287,7 @@ pub(crate) async fn sensor(
     caller: Caller,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, SENSOR_PARAMS, raw_since(&state))?;
+    let w = window(&params, SENSOR_PARAMS, state.raw_since())?;
     let required = |name: &str| {
         params
             .get(name)

@@ -1,8 +1,6 @@
 //! Export jobs through the API: queued → succeeded, the CSV equals the read API, owners only;
 //! open-data parameter rules and idempotent approval.
 
-use std::time::Duration;
-
 use loam_tests::{Backend, TestApp, backend_tests, frames};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -50,21 +48,7 @@ async fn export_job_matches_the_read_api_and_is_private(backend: Backend) {
         .await
         .expect("json");
     let id = started["result_id"].as_str().expect("job id").to_owned();
-    let mut job = Value::Null;
-    for _ in 0..100 {
-        job = app
-            .as_person(Method::GET, &format!("/api/jobs/{id}"), &alice)
-            .send()
-            .await
-            .expect("req")
-            .json()
-            .await
-            .expect("json");
-        if job["state"] == "succeeded" || job["state"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let job = app.wait_for_job(&alice, &id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["progress"], json!({"done": 1, "total": 1}));
     let csv = app

@@ -16,6 +16,7 @@ backend_tests!(
     answers_are_compressed_when_the_client_asks,
     teros_vwc_is_normalised_once_per_row,
     bad_parameters_are_400,
+    raw_reads_to_the_far_future_answer_at_once,
     reads_need_rights_outside_compatibility_mode,
 );
 
@@ -536,6 +537,58 @@ async fn teros_vwc_is_normalised_once_per_row(backend: Backend) {
         (hourly["vwc_unit"].as_str(), hourly["raw_vwc_unit"].as_str()),
         (Some("%"), Some("raw"))
     );
+}
+
+/// A raw read whose range reaches far past the data (here to the year 9999) walks only the
+/// span that holds rows: it used to read empty time windows for minutes.
+async fn raw_reads_to_the_far_future_answer_at_once(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            ents_compat: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let s = app.signed_in("far@example.test").await;
+    let cell = app.cell(&s, "far@example.test", "c").await;
+    let logger = app.logger(&s, "far@example.test", "l").await;
+    let t0 = 1_704_067_200_u32; // 2024-01-01
+    for k in 0..3 {
+        let res = app
+            .upload(
+                frames::power(t0 + k * 60, cell, logger, 1.0, 0.01),
+                false,
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    for (path, column) in [
+        (format!("/api/power/{cell}"), "v"),
+        (format!("/api/teros/{cell}"), "vwc"),
+    ] {
+        let res = app
+            .client
+            .get(app.url(&path))
+            .query(&[
+                ("startTime", "Sat, 01 Jan 2000 00:00:00 GMT"),
+                ("endTime", "Fri, 31 Dec 9999 23:59:59 GMT"),
+                ("resample", "none"),
+            ])
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .expect("answered within 10 s");
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.expect("whole answer within 10 s");
+        let want = if column == "v" { 3 } else { 0 };
+        assert_eq!(
+            body[column].as_array().expect("column").len(),
+            want,
+            "{path}"
+        );
+    }
 }
 
 async fn bad_parameters_are_400(backend: Backend) {

@@ -1,12 +1,14 @@
 //! Raw-row retention and monthly partitions: a sweep deletes raw rows past the horizon and keeps
 //! their rollups, so resampled reads there go on answering (whole buckets), raw reads say the
-//! rows are gone, and an import into a swept day adds to what its rollups counted; writes into
-//! months that have no partition yet are stored (Postgres makes the partition on demand).
+//! rows are gone, and uploads and imports of rows past the horizon are refused (a retry after a
+//! sweep would otherwise count twice); writes into months that have no partition yet are stored
+//! (Postgres makes the partition on demand).
 
 use chrono::{Duration, NaiveDateTime, Utc};
-use loam_tests::frames::pb::SensorType;
+use loam_db::writes::{NewData, NewRow, UploadRows, Value};
 use loam_tests::{Backend, Options, TestApp, backend_tests, frames};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::Value as Json;
 
 use crate::reads::import_minutes;
 
@@ -21,23 +23,67 @@ fn http(ts: i64) -> String {
     loam_tests::http_date(ts)
 }
 
-/// One reading's value at `ts`, sent as power, TEROS and a generic pressure.
-async fn send(app: &TestApp, cell: i64, logger: i64, ts: i64, x: f64) {
-    let t = u32::try_from(ts).expect("time fits the frame");
-    for (body, generic) in [
-        (frames::power(t, cell, logger, x / 10.0, x / 1000.0), false),
-        (
-            frames::teros12(t, cell, logger, 2000.0 + x, 0.2, 10.0 + x, 100),
-            false,
+/// One reading's value at `ts` as power, TEROS and a generic pressure row of `cell`.
+fn reading_rows(cell: i64, logger: i64, ts: i64, x: f64) -> Vec<NewRow> {
+    let (cell, logger) = (
+        i32::try_from(cell).expect("id"),
+        i32::try_from(logger).expect("id"),
+    );
+    let at = chrono::DateTime::from_timestamp(ts, 0)
+        .expect("time")
+        .naive_utc();
+    let row = |logger_id, data| NewRow {
+        cell_id: cell,
+        logger_id,
+        ts: at,
+        data,
+    };
+    vec![
+        row(
+            Some(logger),
+            NewData::Power {
+                voltage: x / 10.0,
+                current: x / 1000.0,
+            },
         ),
-        (
-            frames::generic(t, logger, &[(SensorType::Bme280Pressure, cell, 900.0 + x)]),
-            true,
+        row(
+            None,
+            NewData::Teros {
+                vwc: 0.2,
+                raw_vwc: 2000.0 + x,
+                temp: 10.0 + x,
+                ec: Some(100),
+                water_pot: None,
+            },
         ),
-    ] {
-        let res = app.upload(body, generic, None).await;
-        assert_eq!(res.status(), 200, "upload at {ts}");
-    }
+        row(
+            Some(logger),
+            NewData::Sensor {
+                name: "BME280_PRESSURE".into(),
+                measurement: "Pressure".into(),
+                unit: "kPa".into(),
+                value: Value::Float(900.0 + x),
+            },
+        ),
+    ]
+}
+
+/// Stores readings through the data layer, as a server that took them before retention was
+/// switched on (its upload door now refuses them).
+async fn seed(app: &TestApp, cell: i64, logger: i64, readings: &[(i64, f64)]) {
+    let batch: Vec<UploadRows> = readings
+        .iter()
+        .map(|&(ts, x)| UploadRows {
+            rows: reading_rows(cell, logger, ts, x),
+            member: None,
+            device: None,
+        })
+        .collect();
+    let now = loam_db::now();
+    let outcomes = app
+        .db(move |c| loam_db::group_commit::store_batch(c, &batch, now))
+        .await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
 }
 
 async fn get(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> reqwest::Response {
@@ -54,13 +100,13 @@ async fn get(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> r
         .expect("request")
 }
 
-async fn json(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> Value {
+async fn json(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> Json {
     let res = get(app, path, from, to, resample).await;
     assert_eq!(res.status(), 200, "{path} {resample}");
     res.json().await.expect("json")
 }
 
-fn floats(v: &Value) -> Vec<f64> {
+fn floats(v: &Json) -> Vec<f64> {
     v.as_array()
         .expect("array")
         .iter()
@@ -126,9 +172,7 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
             readings.push((t0 + k * step + 7 * 60, group + 1.0 + k as f64 * 0.5));
         }
     }
-    for &(ts, x) in &readings {
-        send(&app, cell, logger, ts, x).await;
-    }
+    seed(&app, cell, logger, &readings).await;
     let cell32 = i32::try_from(cell).expect("cell id");
     let horizon_time = loam_db::retention::horizon(DAYS, now);
     app.db(move |c| loam_db::retention::sweep(c, horizon_time))
@@ -162,7 +206,7 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
         for resample in ["none", "minute"] {
             let gone = get(&app, path, long_ago - 3600, horizon - 1, resample).await;
             assert_eq!(gone.status(), 410, "{path} {resample}");
-            let body: Value = gone.json().await.expect("json");
+            let body: Json = gone.json().await.expect("json");
             assert_eq!(body["error"]["code"], "expired", "{body}");
             let message = body["error"]["message"].as_str().expect("message");
             assert!(message.contains(&http(horizon)) && message.contains("resample=hour"));
@@ -174,7 +218,7 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
             http(horizon)
         );
         assert!(across.headers().contains_key("warning"));
-        let body: Value = across.json().await.expect("json");
+        let body: Json = across.json().await.expect("json");
         assert_eq!(
             body["timestamp"].as_array().expect("times").len(),
             6,
@@ -218,26 +262,57 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
         "day kPa",
     );
 
-    // An import into the swept day adds to what its rollups counted (the day's first rows are
-    // gone, so rebuilding the day from rows would lose them), and a later sweep keeps it so.
+    // Rows past the horizon are refused at every door, so a device's retry after a sweep (its
+    // day's rows gone, nothing to tell it from new data) can never be counted twice; the swept
+    // day answers as before.
     let day = just_before.div_euclid(86_400) * 86_400;
-    let t0 = day + 3600;
-    import_minutes(&app, &s, cell, logger, t0, 30).await;
-    let mut with_import = volts.clone();
-    with_import.extend((0..30).map(|n| (t0 + n * 60, (100 + n % 50) as f64)));
-    let want = whole_bucket_means(&with_import, 86_400, day, day + 86_399);
     let read_day = || json(&app, &power, day, day + 86_399, "day");
-    assert_close(
-        &floats(&read_day().await["v"]),
-        &want,
-        "the swept day after an import",
-    );
-    app.db(move |c| loam_db::retention::sweep(c, horizon_time))
+    let before = floats(&read_day().await["v"]);
+    let t = u32::try_from(just_before + 7 * 60).expect("time");
+    let res = app
+        .upload(frames::power(t, cell, logger, 1.0, 0.001), false, None)
         .await;
-    assert_close(
-        &floats(&read_day().await["v"]),
-        &want,
-        "the same day after another sweep",
+    assert_eq!(res.status(), 400);
+    let body: Json = res.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "older_than_retention", "{body}");
+    let fresh = u32::try_from(kept + 86_400).expect("time");
+    let res = app
+        .upload(frames::power(fresh, cell, logger, 1.0, 0.001), false, None)
+        .await;
+    assert_eq!(res.status(), 200, "rows after the horizon are taken");
+    let csv = format!(
+        "timestamp,Voltage (mV),Current (uA),Power (uW),EC (uS/cm),VWC (%),Temperature (C)\n{},100,20,1.0,200,10.5,18.5",
+        chrono::DateTime::from_timestamp(day + 3600, 0)
+            .expect("time")
+            .format(" %d %b %Y %H:%M:%S GMT")
+    );
+    let res = app
+        .as_person(Method::POST, &format!("/api/cell/{cell}/import"), &s)
+        .query(&[
+            ("logger_id", logger.to_string()),
+            ("name", "old.csv".into()),
+        ])
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 202);
+    let job: Json = res.json().await.expect("json");
+    let job = app
+        .wait_for_job(&s, job["id"].as_str().expect("job id"))
+        .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("older than")),
+        "{job}"
+    );
+    assert_eq!(
+        floats(&read_day().await["v"]),
+        before,
+        "the swept day is unchanged"
     );
 }
 
