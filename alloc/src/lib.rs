@@ -2,7 +2,9 @@
 //! at once. With its default (a purge delay that only runs out when the freeing thread allocates
 //! again) a burst of work — parallel logins hash with 19 MiB each, a raw year read, an export —
 //! left the server at its peak size while idle; with immediate purging it returns near its idle
-//! size within seconds (see the README's "Benchmarks", memory after the burst).
+//! size within seconds (see the README's "Benchmarks", memory after the burst). It also replaces
+//! `malloc` for the C libraries linked in (the `override` feature), so SQLite's memory follows
+//! the same rules.
 
 /// Linked into every binary that depends on this crate.
 #[global_allocator]

@@ -99,6 +99,8 @@ pub const CONNECT_TIMEOUT_SECS: u32 = 5;
 
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a pooled connection may sit idle before it is closed (down to one).
+const IDLE_CONNECTION: Duration = Duration::from_secs(30);
 
 impl Db {
     /// Connects to Postgres, reporting the driver's own error when it cannot. Opening a
@@ -141,6 +143,9 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
+            // Connections a burst opened close again after half a minute idle (checked every
+            // 30 s): each holds its own page cache (SQLite) or server process (Postgres).
+            .idle_timeout(Some(IDLE_CONNECTION))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .test_on_check_out(true)
             .build_unchecked(manager);
