@@ -1,6 +1,8 @@
 //! Request extractors whose failures become [`ApiError`]s, so malformed input always gets Loam's
 //! JSON envelope: 400 for unparseable JSON, 415 for the wrong content type, 413 past the size
-//! limit, 422 naming the field for missing fields, wrong types and failed `validator` rules.
+//! limit, 422 naming the field for missing fields, wrong types and failed `validator` rules; and
+//! the series reads' query parameters (ENTS's times, `resample`, `stream`), refused with a 400
+//! naming the parameter.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -8,6 +10,11 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use validator::{Validate, ValidationErrors};
+
+use std::collections::HashMap;
+
+use loam_db::series::{Resample, Window};
+use loam_schemas::wire::parse_http_date;
 
 use crate::error::ApiError;
 
@@ -113,6 +120,66 @@ where
             Err(_) => Err(ApiError::no_route(parts.method.as_str(), parts.uri.path())),
         }
     }
+}
+
+/// Reads ENTS's time parameters: RFC 1123 times (default: the last 30 days), `resample`
+/// (default `hour`) and `stream`; unknown parameters are refused.
+pub(crate) fn series_window(
+    params: &HashMap<String, String>,
+    allowed: &[&str],
+    raw_since: Option<chrono::NaiveDateTime>,
+) -> Result<Window, ApiError> {
+    if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(
+            "unknown_parameter",
+            format!("unknown query parameter {unknown:?}"),
+        ));
+    }
+    let time = |name: &str| -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+        match params.get(name) {
+            None => Ok(None),
+            Some(text) => parse_http_date(text).map(Some).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_time",
+                    format!(
+                        "{name} must be an RFC 1123 date such as 'Sat, 13 Jan 2024 18:00:00 GMT'"
+                    ),
+                )
+            }),
+        }
+    };
+    let end = time("endTime")?.unwrap_or_else(loam_db::now);
+    let start = time("startTime")?.unwrap_or(end - chrono::Duration::days(30));
+    let resample = match params.get("resample") {
+        None => Resample::Hour,
+        Some(name) => Resample::parse(name).ok_or_else(|| {
+            ApiError::bad_request("invalid_resample", "resample must be one of none, second, minute, hour, day, week, month, quarter, year")
+        })?,
+    };
+    let stream = match params.get("stream").map(String::as_str) {
+        None => false,
+        Some(
+            "1" | "true" | "True" | "TRUE" | "t" | "T" | "yes" | "Yes" | "YES" | "y" | "Y" | "on"
+            | "On" | "ON",
+        ) => true,
+        Some(
+            "0" | "false" | "False" | "FALSE" | "f" | "F" | "no" | "No" | "NO" | "n" | "N" | "off"
+            | "Off" | "OFF",
+        ) => false,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_stream",
+                "stream must be a boolean such as true or false",
+            ));
+        }
+    };
+    Ok(Window {
+        start,
+        end,
+        resample,
+        stream,
+        raw_since,
+    })
 }
 
 #[cfg(test)]

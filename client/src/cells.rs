@@ -2,9 +2,10 @@
 
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::cells::CellResponse;
+use loam_schemas::cells::{CellCreated, CreateCellRequest, UpdateCellRequest};
 use loam_schemas::resources::{
-    CellCreated, CreateCellRequest, MemberResponse, SensorResponse, Shared, TagCells, TagMessage,
-    TagResponse, TagsAssigned, UpdateCellRequest, UserCells, UsersAssigned,
+    MemberResponse, SensorResponse, Shared, TagCells, TagMessage, TagResponse, TagsAssigned,
+    UserCells, UsersAssigned,
 };
 use serde::Serialize;
 

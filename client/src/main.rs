@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use loam_client::{CellFilter, Client, Credentials, FirmwareSearch, LoggerFilter};
+use loam_schemas::cells::CreateCellRequest;
 use loam_schemas::jobs::{ExportRequest, ExportResample, ExportSeries};
-use loam_schemas::resources::{CreateCellRequest, CreateDeviceKeyRequest, CreateLoggerRequest};
+use loam_schemas::resources::{CreateDeviceKeyRequest, CreateLoggerRequest};
 
 /// Loam's command-line client.
 #[derive(Debug, Parser)]

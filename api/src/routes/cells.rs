@@ -9,8 +9,9 @@ use loam_db::cells::{CellChanges, CellFilter, Visibility};
 use loam_db::models::{Cell, NewCell};
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::cells::CellResponse;
+use loam_schemas::cells::{CellCreated, CreateCellRequest, UpdateCellRequest};
 use loam_schemas::errors::ErrorResponse;
-use loam_schemas::resources::{CellCreated, CreateCellRequest, SensorResponse, UpdateCellRequest};
+use loam_schemas::resources::SensorResponse;
 
 use crate::access::{self, Need};
 use crate::caller::Caller;

@@ -1,4 +1,5 @@
-//! The OpenAPI document and a docs page that works offline (Redoc, embedded in the binary).
+//! The front page a browser sees at `/`, the OpenAPI document, and a docs page that works
+//! offline (Redoc, embedded in the binary).
 
 use axum::Extension;
 use axum::http::header;
@@ -22,6 +23,38 @@ const DOCS_PAGE: &str = r#"<!DOCTYPE html>
 </body>
 </html>
 "#;
+
+/// What a person opening the server's address in a browser sees: what this is and where to go.
+const HOME_PAGE: &str = concat!(
+    r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Loam</title>
+  <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}</style>
+</head>
+<body>
+  <h1>Loam</h1>
+  <p>A backend for environmental sensor networks (version "#,
+    env!("CARGO_PKG_VERSION"),
+    r#"). Devices upload to <code>/api/sensor/</code>; people and dashboards use the REST API.</p>
+  <ul>
+    <li><a href="/api/docs">API documentation</a> (<a href="/api/openapi.json">OpenAPI document</a>)</li>
+    <li><a href="/readyz">Readiness</a>: the database and Redis, as this server sees them</li>
+  </ul>
+</body>
+</html>
+"#
+);
+
+/// The front page: a person opening the server's address learns what it is and where the
+/// documentation lives, instead of a JSON 404.
+#[utoipa::path(get, path = "/", tag = "docs",
+    responses((status = 200, description = "HTML page", content_type = "text/html")))]
+pub(crate) async fn home_page() -> Html<&'static str> {
+    Html(HOME_PAGE)
+}
 
 /// This API's OpenAPI 3.1 document, generated from the code.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "docs",

@@ -74,7 +74,7 @@ pub(crate) async fn start_cell_export(
     request_id: axum::Extension<RequestId>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<ResultId>, ApiError> {
-    let w = super::series::window(
+    let w = crate::extract::series_window(
         &params,
         &["cellIds", "resample", "startTime", "endTime", "stream"],
         None,

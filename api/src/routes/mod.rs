@@ -98,6 +98,7 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .public(routes!(series::read_power_no_cell))
         .public(routes!(series::read_teros))
         .public(routes!(series::read_teros_no_cell))
+        .public(routes!(docs::home_page))
         .public(routes!(docs::openapi_json))
         .public(routes!(docs::docs_page))
         .public(routes!(docs::docs_script))

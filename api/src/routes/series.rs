@@ -9,7 +9,7 @@ use loam_db::series::{Resample, Window};
 use loam_db::writes::Value;
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::series::{PowerSeries, SensorSeriesResponse, TerosSeries};
-use loam_schemas::wire::{http_date, parse_http_date};
+use loam_schemas::wire::http_date;
 
 use crate::access::{self, Need};
 use crate::caller::Caller;
@@ -30,66 +30,6 @@ const SENSOR_PARAMS: &[&str] = &[
 
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
-}
-
-/// Reads ENTS's time parameters: RFC 1123 times (default: the last 30 days), `resample`
-/// (default `hour`) and `stream`; unknown parameters are refused.
-pub(crate) fn window(
-    params: &HashMap<String, String>,
-    allowed: &[&str],
-    raw_since: Option<chrono::NaiveDateTime>,
-) -> Result<Window, ApiError> {
-    if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(bad(
-            "unknown_parameter",
-            format!("unknown query parameter {unknown:?}"),
-        ));
-    }
-    let time = |name: &str| -> Result<Option<chrono::NaiveDateTime>, ApiError> {
-        match params.get(name) {
-            None => Ok(None),
-            Some(text) => parse_http_date(text).map(Some).ok_or_else(|| {
-                bad(
-                    "invalid_time",
-                    format!(
-                        "{name} must be an RFC 1123 date such as 'Sat, 13 Jan 2024 18:00:00 GMT'"
-                    ),
-                )
-            }),
-        }
-    };
-    let end = time("endTime")?.unwrap_or_else(loam_db::now);
-    let start = time("startTime")?.unwrap_or(end - chrono::Duration::days(30));
-    let resample = match params.get("resample") {
-        None => Resample::Hour,
-        Some(name) => Resample::parse(name).ok_or_else(|| {
-            bad("invalid_resample", "resample must be one of none, second, minute, hour, day, week, month, quarter, year")
-        })?,
-    };
-    let stream = match params.get("stream").map(String::as_str) {
-        None => false,
-        Some(
-            "1" | "true" | "True" | "TRUE" | "t" | "T" | "yes" | "Yes" | "YES" | "y" | "Y" | "on"
-            | "On" | "ON",
-        ) => true,
-        Some(
-            "0" | "false" | "False" | "FALSE" | "f" | "F" | "no" | "No" | "NO" | "n" | "N" | "off"
-            | "Off" | "OFF",
-        ) => false,
-        Some(_) => {
-            return Err(bad(
-                "invalid_stream",
-                "stream must be a boolean such as true or false",
-            ));
-        }
-    };
-    Ok(Window {
-        start,
-        end,
-        resample,
-        stream,
-        raw_since,
-    })
 }
 
 /// Header naming the oldest device time whose raw rows are kept, on raw answers that reach
@@ -152,7 +92,7 @@ async fn power(
     id: u32,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, POWER_PARAMS, state.raw_since())?;
+    let w = crate::extract::series_window(&params, POWER_PARAMS, state.raw_since())?;
     let Some(cell) = readable(&state, &caller, id).await? else {
         return Ok(Json(PowerSeries::default()).into_response());
     };
@@ -219,7 +159,7 @@ async fn teros(
     id: u32,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, POWER_PARAMS, state.raw_since())?;
+    let w = crate::extract::series_window(&params, POWER_PARAMS, state.raw_since())?;
     let Some(cell) = readable(&state, &caller, id).await? else {
         return Ok(Json(TerosSeries::default()).into_response());
     };
@@ -287,7 +227,7 @@ pub(crate) async fn sensor(
     caller: Caller,
     params: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let w = window(&params, SENSOR_PARAMS, state.raw_since())?;
+    let w = crate::extract::series_window(&params, SENSOR_PARAMS, state.raw_since())?;
     let required = |name: &str| {
         params
             .get(name)

@@ -176,6 +176,16 @@ async fn openapi_lists_every_routed_path_and_docs_page_serves(backend: Backend) 
             }
         }
     }
+    let home = app.get("/").await;
+    assert_eq!(home.status(), 200);
+    assert!(
+        home.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/html")
+    );
+    let html = home.text().await.expect("html");
+    assert!(html.contains("href=\"/api/docs\"") && html.contains("/api/openapi.json"));
     let docs = app.get("/api/docs").await;
     assert_eq!(docs.status(), 200);
     let html = docs.text().await.expect("html");
