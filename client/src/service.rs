@@ -11,6 +11,8 @@ operations! {
     GET "/readyz" => fn readyz() -> json Readiness;
     /// The OpenAPI document this client is checked against.
     GET "/api/openapi.json" => fn openapi() -> json serde_json::Value;
+    /// The front page (HTML): what the server is and where its documentation lives.
+    GET "/" => fn home_page() -> text;
     /// The API reference page (HTML).
     GET "/api/docs" => fn docs_page() -> text;
     /// The script the reference page runs.

@@ -67,6 +67,7 @@ async fn the_client_calls_every_operation(backend: Backend) {
     assert_eq!(anon.readyz().await.expect("readyz").status, "ok");
     let spec = anon.openapi().await.expect("spec");
     assert!(spec["paths"].as_object().is_some_and(|p| p.len() > 50));
+    assert!(anon.home_page().await.expect("home").contains("/api/docs"));
     assert!(
         anon.docs_page()
             .await
