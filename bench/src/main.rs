@@ -280,22 +280,9 @@ async fn reads(
         let mut points = 0;
         reset_peak(server.child.id());
         for _ in 0..requests {
-            let started = Instant::now();
-            let res = http
-                .get(format!("{}/api/power/{cell_id}", server.base))
-                .query(&params)
-                .query(&[("resample", resample)])
-                .header("x-api-key", &site.key)
-                .send()
-                .await?;
-            if !res.status().is_success() {
-                bail!("read failed: {}", res.status());
-            }
-            let body = res.bytes().await?;
-            latencies.push(started.elapsed());
-            points = serde_json::from_slice::<serde_json::Value>(&body)?["v"]
-                .as_array()
-                .map_or(0, Vec::len);
+            let (took, n) = power_read(http, server, site, cell_id, &params, resample).await?;
+            latencies.push(took);
+            points = n;
         }
         latencies.sort();
         let (_, peak) = rss_mib(server.child.id());
@@ -375,6 +362,35 @@ async fn reads(
         }
     }
     Ok(cell_id)
+}
+
+/// One timed read of a cell's power series (`startTime`, `endTime` in `range`): how long the
+/// whole answer took and how many points it held.
+async fn power_read(
+    http: &reqwest::Client,
+    server: &Server,
+    site: &Site,
+    cell_id: i64,
+    range: &[(&str, &str)],
+    resample: &str,
+) -> anyhow::Result<(Duration, usize)> {
+    let started = Instant::now();
+    let res = http
+        .get(format!("{}/api/power/{cell_id}", server.base))
+        .query(range)
+        .query(&[("resample", resample)])
+        .header("x-api-key", &site.key)
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("read failed: {}", res.status());
+    }
+    let body = res.bytes().await?;
+    let took = started.elapsed();
+    let points = serde_json::from_slice::<serde_json::Value>(&body)?["v"]
+        .as_array()
+        .map_or(0, Vec::len);
+    Ok((took, points))
 }
 
 /// The server's resident memory in the minute after the work above, against its idle size: a

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use loam_db::Db;
 
 use crate::{Args, Server, Site, percentile, rss_mib};
@@ -216,25 +215,11 @@ pub async fn run(
                     (day, day + span)
                 }
             };
-            let began = Instant::now();
-            let res = http
-                .get(format!("{}/api/power/{cell}", server.base))
-                .query(&[
-                    ("startTime", crate::http_time(from)?),
-                    ("endTime", crate::http_time(to)?),
-                    ("resample", resample.to_owned()),
-                ])
-                .header("x-api-key", &site.key)
-                .send()
-                .await?;
-            if !res.status().is_success() {
-                bail!("read failed: {}", res.status());
-            }
-            let body = res.bytes().await?;
-            latencies.push(began.elapsed());
-            points = serde_json::from_slice::<serde_json::Value>(&body)?["v"]
-                .as_array()
-                .map_or(0, Vec::len);
+            let (from, to) = (crate::http_time(from)?, crate::http_time(to)?);
+            let range = [("startTime", from.as_str()), ("endTime", to.as_str())];
+            let (took, n) = crate::power_read(http, server, site, cell, &range, resample).await?;
+            latencies.push(took);
+            points = n;
         }
         latencies.sort();
         println!(

@@ -20,28 +20,39 @@ backend_tests!(
     reads_need_rights_outside_compatibility_mode,
 );
 
-fn http(ts: i64) -> String {
+pub(crate) fn http(ts: i64) -> String {
     loam_tests::http_date(ts)
 }
 
-async fn read(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> Value {
+/// A series read of `path` over `[from, to]` at `resample`, whatever it answers.
+pub(crate) async fn get_series(
+    app: &TestApp,
+    path: &str,
+    from: i64,
+    to: i64,
+    resample: &str,
+) -> reqwest::Response {
     let q = [
         ("startTime", http(from)),
         ("endTime", http(to)),
         ("resample", resample.to_owned()),
     ];
-    let res = app
-        .client
+    app.client
         .get(app.url(path))
         .query(&q)
         .send()
         .await
-        .expect("req");
-    assert_eq!(res.status(), 200, "{path}");
+        .expect("req")
+}
+
+/// The same read, which must answer 200; its JSON.
+pub(crate) async fn read(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> Value {
+    let res = get_series(app, path, from, to, resample).await;
+    assert_eq!(res.status(), 200, "{path} {resample}");
     res.json().await.expect("json")
 }
 
-fn floats(v: &Value) -> Vec<f64> {
+pub(crate) fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .expect("array")
         .iter()

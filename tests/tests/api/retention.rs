@@ -10,7 +10,7 @@ use loam_tests::{Backend, Options, TestApp, backend_tests, frames};
 use reqwest::Method;
 use serde_json::Value as Json;
 
-use crate::reads::import_minutes;
+use crate::reads::{floats, get_series, http, import_minutes, read};
 
 backend_tests!(
     a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups,
@@ -18,10 +18,6 @@ backend_tests!(
 );
 
 const DAYS: u32 = 30;
-
-fn http(ts: i64) -> String {
-    loam_tests::http_date(ts)
-}
 
 /// One reading's value at `ts` as power, TEROS and a generic pressure row of `cell`.
 fn reading_rows(cell: i64, logger: i64, ts: i64, x: f64) -> Vec<NewRow> {
@@ -84,34 +80,6 @@ async fn seed(app: &TestApp, cell: i64, logger: i64, readings: &[(i64, f64)]) {
         .db(move |c| loam_db::group_commit::store_batch(c, &batch, now))
         .await;
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-}
-
-async fn get(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> reqwest::Response {
-    let q = [
-        ("startTime", http(from)),
-        ("endTime", http(to)),
-        ("resample", resample.to_owned()),
-    ];
-    app.client
-        .get(app.url(path))
-        .query(&q)
-        .send()
-        .await
-        .expect("request")
-}
-
-async fn json(app: &TestApp, path: &str, from: i64, to: i64, resample: &str) -> Json {
-    let res = get(app, path, from, to, resample).await;
-    assert_eq!(res.status(), 200, "{path} {resample}");
-    res.json().await.expect("json")
-}
-
-fn floats(v: &Json) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
 }
 
 /// Averages of `(ts, value)` per bucket of `width` seconds, for the buckets that overlap
@@ -204,14 +172,14 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
         format!("/api/sensor_json/?name=BME280_PRESSURE&measurement=Pressure&cellId={cell}");
     for path in [&power, &format!("/api/teros/{cell}"), &sensor, &sensor_json] {
         for resample in ["none", "minute"] {
-            let gone = get(&app, path, long_ago - 3600, horizon - 1, resample).await;
+            let gone = get_series(&app, path, long_ago - 3600, horizon - 1, resample).await;
             assert_eq!(gone.status(), 410, "{path} {resample}");
             let body: Json = gone.json().await.expect("json");
             assert_eq!(body["error"]["code"], "expired", "{body}");
             let message = body["error"]["message"].as_str().expect("message");
             assert!(message.contains(&http(horizon)) && message.contains("resample=hour"));
         }
-        let across = get(&app, path, long_ago - 3600, kept + 86_400, "none").await;
+        let across = get_series(&app, path, long_ago - 3600, kept + 86_400, "none").await;
         assert_eq!(across.status(), 200, "{path}");
         assert_eq!(
             across.headers()["loam-raw-since"].to_str().expect("header"),
@@ -225,7 +193,7 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
             "{path}"
         );
     }
-    let after = get(&app, &power, horizon, kept + 86_400, "none").await;
+    let after = get_series(&app, &power, horizon, kept + 86_400, "none").await;
     assert!(
         !after.headers().contains_key("loam-raw-since"),
         "reads after the horizon need no note"
@@ -234,27 +202,27 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
     // Resampled reads before the horizon: whole buckets from the rollups, even at ragged edges.
     let volts: Vec<(i64, f64)> = readings.iter().map(|(t, x)| (*t, x * 100.0)).collect();
     let (from, to) = (just_before + 300, just_before + 5 * 1200);
-    let hours = json(&app, &power, from, to, "hour").await;
+    let hours = read(&app, &power, from, to, "hour").await;
     assert_close(
         &floats(&hours["v"]),
         &whole_bucket_means(&volts, 3600, from, to),
         "hour v",
     );
     let (from, to) = (long_ago - 5 * 86_400, kept + 86_400);
-    let days = json(&app, &power, from, to, "day").await;
+    let days = read(&app, &power, from, to, "day").await;
     assert_close(
         &floats(&days["v"]),
         &whole_bucket_means(&volts, 86_400, from, to),
         "day v",
     );
-    let teros = json(&app, &format!("/api/teros/{cell}"), from, to, "day").await;
+    let teros = read(&app, &format!("/api/teros/{cell}"), from, to, "day").await;
     let temps: Vec<(i64, f64)> = readings.iter().map(|(t, x)| (*t, 10.0 + x)).collect();
     assert_close(
         &floats(&teros["temp"]),
         &whole_bucket_means(&temps, 86_400, from, to),
         "day °C",
     );
-    let pressure = json(&app, &sensor, from, to, "day").await;
+    let pressure = read(&app, &sensor, from, to, "day").await;
     let kpa: Vec<(i64, f64)> = readings.iter().map(|(t, x)| (*t, 900.0 + x)).collect();
     assert_close(
         &floats(&pressure["data"]),
@@ -266,7 +234,7 @@ async fn a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups(backend:
     // day's rows gone, nothing to tell it from new data) can never be counted twice; the swept
     // day answers as before.
     let day = just_before.div_euclid(86_400) * 86_400;
-    let read_day = || json(&app, &power, day, day + 86_399, "day");
+    let read_day = || read(&app, &power, day, day + 86_399, "day");
     let before = floats(&read_day().await["v"]);
     let t = u32::try_from(just_before + 7 * 60).expect("time");
     let res = app
@@ -361,16 +329,16 @@ async fn writes_into_months_without_partitions_are_stored(backend: Backend) {
     import_minutes(&app, &s, cell, logger, t2001, 60).await;
     let power = format!("/api/power/{cell}");
     for &t0 in &months {
-        let rows = json(&app, &power, t0, t0 + 3600, "none").await;
+        let rows = read(&app, &power, t0, t0 + 3600, "none").await;
         assert_eq!(rows["v"].as_array().expect("v").len(), 8, "uploads at {t0}");
     }
-    let rows = json(&app, &power, t2001, t2001 + 3600, "none").await;
+    let rows = read(&app, &power, t2001, t2001 + 3600, "none").await;
     assert_eq!(
         rows["v"].as_array().expect("v").len(),
         60,
         "imported rows across two months"
     );
-    let teros = json(
+    let teros = read(
         &app,
         &format!("/api/teros/{cell}"),
         t2001,
