@@ -3,12 +3,12 @@
 //! 404 exactly like a missing one, so ids leak nothing. Compatibility mode adds ENTS's open
 //! reads and the dashboard's anonymous writes (reference §15.1a), nothing more.
 
+use loam_db::Db;
 use loam_db::cells::Visibility;
 use loam_db::models::Cell;
 
 use crate::caller::{Caller, Scope};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// What the caller wants to do with a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,15 @@ pub(crate) enum Need {
     /// A write the unchanged ENTS dashboard makes without credentials: allowed anonymously in
     /// compatibility mode.
     DashboardWrite,
+}
+
+/// What the cell rules need, borrowed from the state: the database (the cell and the caller's
+/// membership) and whether ENTS compatibility mode is on. Built by `AppState::gate`.
+pub(crate) struct Gate<'a> {
+    /// Where cells and memberships are looked up.
+    pub db: &'a Db,
+    /// `LOAM_ENTS_COMPAT`.
+    pub compat: bool,
 }
 
 fn cell_not_found() -> ApiError {
@@ -83,20 +92,20 @@ pub(crate) fn decide(
 /// The cell, if the caller may do `need` with it; otherwise 404 (or 401 for anonymous callers
 /// outside compatibility mode, whatever the cell's existence). See [`decide`].
 pub(crate) async fn cell(
-    state: &AppState,
+    gate: &Gate<'_>,
     caller: &Caller,
     id: u32,
     need: Need,
 ) -> Result<Cell, ApiError> {
-    let compat = state.config().ents_compat;
+    let compat = gate.compat;
     let id = i32::try_from(id).map_err(|_| cell_not_found())?;
     let member_of = match caller {
         Caller::Person(p) if !p.is_admin => Some(p.user_id.clone()),
         Caller::Device(d) if !d.owner_is_admin => Some(d.owner_id.clone()),
         _ => None,
     };
-    let (cell, member) = state
-        .db()
+    let (cell, member) = gate
+        .db
         .run(move |c| {
             let cell = loam_db::cells::find(c, id)?;
             let member = match (&cell, &member_of) {
@@ -120,8 +129,8 @@ pub(crate) async fn cell(
 }
 
 /// Which cells a listing shows this caller.
-pub(crate) fn visibility(state: &AppState, caller: &Caller) -> Visibility {
-    if state.config().ents_compat {
+pub(crate) fn visibility(gate: &Gate<'_>, caller: &Caller) -> Visibility {
+    if gate.compat {
         return Visibility::All;
     }
     match caller {

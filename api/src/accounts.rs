@@ -9,9 +9,42 @@ use loam_db::models::{NewUser, RefreshToken, User};
 use loam_db::refresh_tokens::Rotation;
 use loam_db::{Db, DbError};
 
+use loam_config::Config;
+
+use crate::auth_context::AuthContext;
 use crate::error::ApiError;
 use crate::limiter::Subject;
-use crate::state::AppState;
+
+/// What the account rules need, borrowed from the state: the database, credential checking and
+/// the configuration (token lifetimes, compatibility mode). Built by `AppState::accounts`.
+#[derive(Clone, Copy)]
+pub struct Accounts<'a> {
+    db: &'a Db,
+    auth: &'a AuthContext,
+    config: &'a Config,
+}
+
+impl<'a> Accounts<'a> {
+    /// Binds the rules to the parts they use.
+    pub fn new(db: &'a Db, auth: &'a AuthContext, config: &'a Config) -> Self {
+        Self { db, auth, config }
+    }
+
+    /// The database handle.
+    pub(crate) fn db(&self) -> &'a Db {
+        self.db
+    }
+
+    /// Token keys, rate limiter and the OIDC cache.
+    pub(crate) fn auth(&self) -> &'a AuthContext {
+        self.auth
+    }
+
+    /// The effective configuration.
+    pub(crate) fn config(&self) -> &'a Config {
+        self.config
+    }
+}
 
 /// A fresh pair of tokens for one login family.
 pub(crate) struct Session {
@@ -91,12 +124,12 @@ pub async fn create_user(
 /// Checks email and password. Unknown emails cost the same hashing time as wrong passwords and
 /// get the same answer; failures count towards the client's rate limit.
 pub(crate) async fn login(
-    state: &AppState,
+    accounts: &Accounts<'_>,
     email: &str,
     password: &str,
     ip: IpAddr,
 ) -> Result<Session, ApiError> {
-    let limiter = &state.auth().limiter;
+    let limiter = &accounts.auth().limiter;
     let email = normalize_email(email);
     // Someone guessing this account is stopped before the password is checked; failures of
     // other callers at the same address never refuse a correct password.
@@ -104,7 +137,7 @@ pub(crate) async fn login(
     if let Some(seconds) = limiter.blocked(&account).await {
         return Err(ApiError::TooManyRequests(seconds));
     }
-    let user = state
+    let user = accounts
         .db()
         .run(move |c| loam_db::users::find_by_email(c, &email))
         .await?;
@@ -116,7 +149,7 @@ pub(crate) async fn login(
     })
     .await?;
     match user {
-        Some(user) if matches => issue(state, &user, None).await,
+        Some(user) if matches => issue(accounts, &user, None).await,
         _ => match limiter
             .record_failure(&[Subject::Address(ip), account])
             .await
@@ -129,14 +162,14 @@ pub(crate) async fn login(
 
 /// Issues an access token and a refresh token; a new login starts a new family.
 pub(crate) async fn issue(
-    state: &AppState,
+    accounts: &Accounts<'_>,
     user: &User,
     family: Option<String>,
 ) -> Result<Session, ApiError> {
-    let config = state.config();
+    let config = accounts.config();
     let access_ttl = Duration::from_secs(config.access_token_minutes * 60);
     let refresh_ttl = Duration::from_secs(config.refresh_token_days * 86_400);
-    let keys = &state.auth().tokens;
+    let keys = &accounts.auth().tokens;
     let access_token = keys.mint_with(
         TokenKind::Access,
         &user.id,
@@ -157,7 +190,7 @@ pub(crate) async fn issue(
         revoked_at: None,
         created_at: now,
     };
-    state
+    accounts
         .db()
         .run(move |c| loam_db::refresh_tokens::insert(c, &row))
         .await?;
@@ -172,20 +205,20 @@ pub(crate) async fn issue(
 /// Exchanges a refresh token for a new pair in the same family; a token presented twice revokes
 /// the family (whoever holds a copy is locked out along with the owner, who signs in again).
 pub(crate) async fn refresh(
-    state: &AppState,
+    accounts: &Accounts<'_>,
     presented: Option<&str>,
 ) -> Result<Session, ApiError> {
     let invalid =
         || ApiError::Unauthorized("invalid or expired refresh token; sign in again".into());
     let token = presented.ok_or_else(invalid)?;
-    state
+    accounts
         .auth()
         .tokens
         .verify(token, TokenKind::Refresh)
         .map_err(|_| invalid())?;
     let hash = loam_auth::digest_hex(token);
     let now = loam_db::now();
-    let rotation = state
+    let rotation = accounts
         .db()
         .run(move |c| loam_db::refresh_tokens::rotate(c, &hash, now))
         .await?;
@@ -200,20 +233,23 @@ pub(crate) async fn refresh(
         Rotation::Invalid => return Err(invalid()),
     };
     let user_id = spent.user_id.clone();
-    let user = state
+    let user = accounts
         .db()
         .run(move |c| loam_db::users::find(c, &user_id))
         .await?
         .ok_or_else(invalid)?;
-    issue(state, &user, Some(spent.family_id)).await
+    issue(accounts, &user, Some(spent.family_id)).await
 }
 
 /// Ends the login family of the presented refresh token, and only that one.
-pub(crate) async fn logout(state: &AppState, presented: Option<&str>) -> Result<(), ApiError> {
+pub(crate) async fn logout(
+    accounts: &Accounts<'_>,
+    presented: Option<&str>,
+) -> Result<(), ApiError> {
     if let Some(token) = presented {
         let hash = loam_auth::digest_hex(token);
         let now = loam_db::now();
-        state
+        accounts
             .db()
             .run(move |c| loam_db::refresh_tokens::revoke_family_of(c, &hash, now))
             .await?;
@@ -225,28 +261,30 @@ pub(crate) async fn logout(state: &AppState, presented: Option<&str>) -> Result<
 /// admin names someone else; anonymous creation (compatibility mode) takes the named person.
 /// The email must belong to an account.
 pub(crate) async fn owner_for(
-    state: &AppState,
+    accounts: &Accounts<'_>,
     caller: &crate::caller::Caller,
     user_email: &str,
 ) -> Result<String, ApiError> {
     use crate::caller::Caller;
     let email = normalize_email(user_email);
-    let named = state
+    let named = accounts
         .db()
         .run(move |c| loam_db::users::find_by_email(c, &email))
         .await?;
-    let unknown =
-        || ApiError::Invalid(serde_json::json!({"userEmail": ["no account has this email"]}));
+    let unknown = || ApiError::invalid("userEmail", "no account has this email");
     match caller {
         Caller::Person(p) if p.is_admin => named.map(|u| u.id).ok_or_else(unknown),
         Caller::Person(p) => match named {
             Some(u) if u.id == p.user_id => Ok(u.id),
-            Some(_) => Err(ApiError::Invalid(
-                serde_json::json!({"userEmail": ["must be your own email (only admins create for others)"]}),
+            Some(_) => Err(ApiError::invalid(
+                "userEmail",
+                "must be your own email (only admins create for others)",
             )),
             None => Err(unknown()),
         },
-        Caller::Anonymous if state.config().ents_compat => named.map(|u| u.id).ok_or_else(unknown),
+        Caller::Anonymous if accounts.config().ents_compat => {
+            named.map(|u| u.id).ok_or_else(unknown)
+        }
         _ => Err(crate::caller::unauthenticated()),
     }
 }

@@ -21,7 +21,7 @@ pub enum ApiError {
     },
     /// 422: the request parsed but a field broke a rule; `details` maps fields to messages.
     #[error("validation failed")]
-    Invalid(Value),
+    Invalid(FieldErrors),
     /// 401: no valid credentials for a route that needs them (the message never says which
     /// part of a credential was wrong).
     #[error("{0}")]
@@ -97,7 +97,39 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// Which fields broke which rules, rendered as the error's `details`:
+/// `{"field": ["message", …]}`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(std::collections::BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    /// One field with one message: most refusals name a single field.
+    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.push(field, message);
+        errors
+    }
+
+    /// Adds a message for a field (a field may break several rules).
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_default().push(message.into());
+    }
+
+    fn to_json(&self) -> Value {
+        self.0
+            .iter()
+            .map(|(field, messages)| (field.clone(), Value::from(messages.clone())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
 impl ApiError {
+    /// 422 for one field breaking one rule.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Invalid(FieldErrors::one(field, message))
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -211,7 +243,9 @@ impl IntoResponse for ApiError {
                 None,
                 Some(why),
             ),
-            ApiError::Invalid(fields) => ("validation failed".to_owned(), Some(fields), None),
+            ApiError::Invalid(fields) => {
+                ("validation failed".to_owned(), Some(fields.to_json()), None)
+            }
             ApiError::Device {
                 code,
                 message,

@@ -8,7 +8,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 use validator::{Validate, ValidationErrors};
 
 use std::collections::HashMap;
@@ -16,7 +15,7 @@ use std::collections::HashMap;
 use loam_db::series::{Resample, Window};
 use loam_schemas::wire::parse_http_date;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 
 /// A JSON body that must also pass its `validator` rules.
 pub(crate) struct Valid<T>(pub T);
@@ -49,7 +48,7 @@ pub(crate) fn json_rejection(rejection: JsonRejection) -> ApiError {
         },
         JsonRejection::JsonDataError(err) => {
             let text = err.body_text();
-            ApiError::Invalid(json!({ field_of(&text): [text] }))
+            ApiError::invalid(field_of(&text), text)
         }
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         other => ApiError::BadRequest {
@@ -84,18 +83,16 @@ fn field_of(message: &str) -> String {
 
 /// `{"field": ["message", …]}` for every failed rule.
 pub(crate) fn validation_failed(errors: ValidationErrors) -> ApiError {
-    let mut fields = serde_json::Map::new();
+    let mut fields = FieldErrors::default();
     for (field, errs) in errors.field_errors() {
-        let messages: Vec<Value> = errs
-            .iter()
-            .map(|e| match &e.message {
-                Some(m) => Value::String(m.to_string()),
-                None => Value::String(format!("failed the {} rule", e.code)),
-            })
-            .collect();
-        fields.insert(field.to_string(), Value::Array(messages));
+        for e in errs {
+            match &e.message {
+                Some(m) => fields.push(field.to_string(), m.to_string()),
+                None => fields.push(field.to_string(), format!("failed the {} rule", e.code)),
+            }
+        }
     }
-    ApiError::Invalid(Value::Object(fields))
+    ApiError::Invalid(fields)
 }
 
 /// Path parameters, ids as ENTS's `<int:…>` converters read them: unsigned decimal integers

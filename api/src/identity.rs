@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use loam_auth::{KeyDigest, TokenKind};
 
+use crate::accounts::Accounts;
 use crate::caller::{Caller, ClientIp, Device, Person, Scope};
 use crate::error::ApiError;
 use crate::limiter::Subject;
@@ -21,7 +22,7 @@ pub(crate) async fn resolve(
 ) -> Response {
     let ip = ClientIp::of(&req, &state.auth().trusted_proxies);
     req.extensions_mut().insert(ip);
-    match identify(&state, req.headers(), ip).await {
+    match identify(&state.accounts(), req.headers(), ip).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
@@ -30,7 +31,11 @@ pub(crate) async fn resolve(
     }
 }
 
-async fn identify(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result<Caller, ApiError> {
+async fn identify(
+    accounts: &Accounts<'_>,
+    headers: &HeaderMap,
+    ip: ClientIp,
+) -> Result<Caller, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -43,7 +48,7 @@ async fn identify(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result
             .ok_or_else(|| {
                 ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
             })?;
-        let claims = state
+        let claims = accounts
             .auth()
             .tokens
             .verify(token, TokenKind::Access)
@@ -63,7 +68,7 @@ async fn identify(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result
     let (resolved, key_id) = match KeyDigest::parse(presented) {
         Ok((_, digest)) => {
             let id = format!("key:{}", digest.to_hex());
-            (lookup_key(state, digest).await?, Some(id))
+            (lookup_key(accounts, digest).await?, Some(id))
         }
         Err(_) => (None, None),
     };
@@ -72,26 +77,29 @@ async fn identify(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result
     }
     let mut subjects = vec![Subject::Address(ip.0)];
     subjects.extend(key_id.map(Subject::Credential));
-    match state.auth().limiter.record_failure(&subjects).await {
+    match accounts.auth().limiter.record_failure(&subjects).await {
         Some(seconds) => Err(ApiError::TooManyRequests(seconds)),
         None => Err(ApiError::Unauthorized("invalid API key".into())),
     }
 }
 
-async fn lookup_key(state: &AppState, digest: KeyDigest) -> Result<Option<Caller>, ApiError> {
-    let cache = &state.auth().key_cache;
+async fn lookup_key(
+    accounts: &Accounts<'_>,
+    digest: KeyDigest,
+) -> Result<Option<Caller>, ApiError> {
+    let cache = &accounts.auth().key_cache;
     if let Some(hit) = cache.get(&digest) {
         return Ok(hit);
     }
     let hex = digest.to_hex();
     let now = loam_db::now();
-    let found = state
+    let found = accounts
         .db()
         .run(move |c| loam_db::api_keys::find_live_with_owner(c, &hex, now))
         .await?;
     let caller = found.map(|(key, owner_is_admin)| {
         if cache.should_touch(&key.id) {
-            let db = state.db().clone();
+            let db = accounts.db().clone();
             let id = key.id.clone();
             tokio::spawn(async move {
                 if let Err(e) = db.run(move |c| loam_db::api_keys::touch(c, &id, now)).await {

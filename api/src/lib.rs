@@ -3,6 +3,7 @@
 
 mod access;
 pub mod accounts;
+pub mod auth_context;
 mod caller;
 pub mod cli;
 mod commit_queue;

@@ -88,7 +88,10 @@ pub(crate) fn socket_layer(state: &AppState) -> socketioxide::layer::SocketIoLay
                         .get::<Caller>()
                         .unwrap_or(Caller::Anonymous);
                     for id in cell_ids(&data) {
-                        if access::cell(&state, &caller, id, Need::Read).await.is_ok() {
+                        if access::cell(&state.gate(), &caller, id, Need::Read)
+                            .await
+                            .is_ok()
+                        {
                             socket.join(room(id));
                         }
                     }

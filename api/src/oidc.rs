@@ -9,9 +9,9 @@ use loam_config::OidcClient;
 use loam_db::models::User;
 use serde::Deserialize;
 
+use crate::accounts::Accounts;
 use crate::error::ApiError;
 use crate::oidc_cache::{CACHE_TTL, Discovery};
-use crate::state::AppState;
 
 /// How long a consent round trip may take.
 const STATE_TTL: Duration = Duration::from_secs(600);
@@ -28,8 +28,8 @@ fn upstream(what: &str, err: impl std::fmt::Display) -> ApiError {
 }
 
 /// The configured client, or 503 when OIDC is not set up.
-fn client(state: &AppState) -> Result<OidcClient<'_>, ApiError> {
-    state.config().oidc().ok_or_else(|| {
+fn client<'a>(accounts: &Accounts<'a>) -> Result<OidcClient<'a>, ApiError> {
+    accounts.config().oidc().ok_or_else(|| {
         ApiError::NotConfigured(
             "OIDC sign-in is not configured on this server (LOAM_OIDC_CLIENT_ID, \
              LOAM_OIDC_CLIENT_SECRET, LOAM_OIDC_REDIRECT_URI)"
@@ -38,9 +38,9 @@ fn client(state: &AppState) -> Result<OidcClient<'_>, ApiError> {
     })
 }
 
-async fn provider(state: &AppState, refresh: bool) -> Result<(Discovery, JwkSet), ApiError> {
-    let issuer = client(state)?.issuer.to_owned();
-    let mut entry = state.auth().oidc.entry.lock().await;
+async fn provider(accounts: &Accounts<'_>, refresh: bool) -> Result<(Discovery, JwkSet), ApiError> {
+    let issuer = client(accounts)?.issuer.to_owned();
+    let mut entry = accounts.auth().oidc.entry.lock().await;
     if let Some((at, discovery, keys)) = entry.as_ref()
         && !refresh
         && at.elapsed() < CACHE_TTL
@@ -71,11 +71,11 @@ async fn provider(state: &AppState, refresh: bool) -> Result<(Discovery, JwkSet)
 }
 
 /// The provider's consent URL, with a signed, short-lived `state` against login CSRF.
-pub(crate) async fn consent_url(state: &AppState) -> Result<String, ApiError> {
-    let oidc = client(state)?;
-    let (discovery, _) = provider(state, false).await?;
+pub(crate) async fn consent_url(accounts: &Accounts<'_>) -> Result<String, ApiError> {
+    let oidc = client(accounts)?;
+    let (discovery, _) = provider(accounts, false).await?;
     let nonce = ulid::Ulid::new().to_string();
-    let csrf = state
+    let csrf = accounts
         .auth()
         .tokens
         .mint(TokenKind::OAuthState, "oauth", &nonce, STATE_TTL);
@@ -100,20 +100,25 @@ struct TokenReply {
 /// Exchanges an authorization code for the person it identifies, creating their account on
 /// first sign-in and linking by verified email otherwise.
 pub(crate) async fn sign_in(
-    state: &AppState,
+    accounts: &Accounts<'_>,
     code: &str,
     csrf: Option<&str>,
 ) -> Result<User, ApiError> {
-    let oidc = client(state)?;
-    let valid_state =
-        csrf.is_some_and(|s| state.auth().tokens.verify(s, TokenKind::OAuthState).is_ok());
+    let oidc = client(accounts)?;
+    let valid_state = csrf.is_some_and(|s| {
+        accounts
+            .auth()
+            .tokens
+            .verify(s, TokenKind::OAuthState)
+            .is_ok()
+    });
     if !valid_state {
         return Err(ApiError::bad_request(
             "invalid_state",
             "the sign-in link expired or did not come from this server; start again",
         ));
     }
-    let (discovery, keys) = provider(state, false).await?;
+    let (discovery, keys) = provider(accounts, false).await?;
     let form = [
         ("client_id", oidc.client_id),
         ("client_secret", oidc.client_secret.expose()),
@@ -143,7 +148,7 @@ pub(crate) async fn sign_in(
         Ok(claims) => claims,
         Err(loam_auth::AuthError::Invalid) => {
             // The provider may have rotated its keys since they were cached.
-            let (_, keys) = provider(state, true).await?;
+            let (_, keys) = provider(accounts, true).await?;
             loam_auth::verify_id_token(&id_token, &keys, oidc.issuer, oidc.client_id)
                 .map_err(|e| ApiError::Unauthorized(format!("the ID token is not valid: {e}")))?
         }
@@ -153,10 +158,10 @@ pub(crate) async fn sign_in(
             )));
         }
     };
-    link(state, claims).await
+    link(accounts, claims).await
 }
 
-async fn link(state: &AppState, claims: IdClaims) -> Result<User, ApiError> {
+async fn link(accounts: &Accounts<'_>, claims: IdClaims) -> Result<User, ApiError> {
     let email = match (claims.email, claims.email_verified) {
         (Some(email), Some(true)) => crate::accounts::normalize_email(&email),
         _ => {
@@ -166,7 +171,7 @@ async fn link(state: &AppState, claims: IdClaims) -> Result<User, ApiError> {
         }
     };
     let lookup = email.clone();
-    if let Some(user) = state
+    if let Some(user) = accounts
         .db()
         .run(move |c| loam_db::users::find_by_email(c, &lookup))
         .await?
@@ -178,7 +183,7 @@ async fn link(state: &AppState, claims: IdClaims) -> Result<User, ApiError> {
         claims.given_name.unwrap_or_default(),
         claims.family_name.unwrap_or_default(),
     );
-    state
+    accounts
         .db()
         .run(move |c| {
             let new = loam_db::models::NewUser {

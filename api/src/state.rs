@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use loam_auth::TokenKeys;
-use loam_config::{Cidr, Config};
+use loam_config::Config;
 use loam_db::Db;
 
+use crate::auth_context::AuthContext;
 use crate::commit_queue::CommitQueue;
 use crate::key_cache::KeyCache;
 use crate::limiter::FailureLimiter;
@@ -38,20 +39,6 @@ pub struct App {
     pub receipts: loam_receipts::ServerKey,
     /// Where firmware images are kept.
     pub firmware: crate::firmware_store::FirmwareStore,
-}
-
-/// Everything the identity layer and the account endpoints share.
-pub struct AuthContext {
-    /// Signs and verifies people's JWTs.
-    pub tokens: TokenKeys,
-    /// Recently resolved API keys.
-    pub key_cache: KeyCache,
-    /// Failed logins and key checks per address and per credential.
-    pub limiter: FailureLimiter,
-    /// Proxies whose forwarding headers are believed.
-    pub trusted_proxies: Vec<Cidr>,
-    /// The OpenID Connect provider's endpoints and keys.
-    pub oidc: ProviderCache,
 }
 
 impl AppState {
@@ -124,6 +111,28 @@ impl AppState {
     /// Credential checking.
     pub fn auth(&self) -> &AuthContext {
         &self.0.auth
+    }
+
+    /// The account rules (login, refresh, OIDC) with what they use.
+    pub fn accounts(&self) -> crate::accounts::Accounts<'_> {
+        crate::accounts::Accounts::new(self.db(), self.auth(), self.config())
+    }
+
+    /// What a streamed raw read uses.
+    pub(crate) fn raw_source(&self) -> crate::streaming::Source {
+        crate::streaming::Source {
+            db: self.db().clone(),
+            spill_dir: self.config().data_dir.join("tmp"),
+            stall_limit: self.config().request_timeout(),
+        }
+    }
+
+    /// The cell access rules with what they use.
+    pub(crate) fn gate(&self) -> crate::access::Gate<'_> {
+        crate::access::Gate {
+            db: self.db(),
+            compat: self.config().ents_compat,
+        }
     }
 
     /// Group commit for device uploads.

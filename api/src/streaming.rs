@@ -24,8 +24,6 @@ use loam_db::{DbConn, DbError};
 use serde_json::ser::{CompactFormatter, Formatter};
 use tokio::sync::mpsc;
 
-use crate::state::AppState;
-
 /// Rows a window aims for; each window's span adapts to the data's density.
 const PAGE: i64 = 8_000;
 /// The first window's span, seconds.
@@ -262,7 +260,7 @@ struct Window {
 /// bytes are later freed — the runtime's long-lived workers — lets the allocator reuse and give
 /// back that memory at once; buffers made on short-lived blocking threads lingered after them.)
 async fn window(
-    state: &AppState,
+    db: &loam_db::Db,
     raw: &Raw,
     fields: &[Field],
     from: NaiveDateTime,
@@ -270,8 +268,7 @@ async fn window(
     last: bool,
 ) -> Result<Window, DbError> {
     let reader = raw.clone();
-    let rows = state
-        .db()
+    let rows = db
         .run(move |conn| reader.read(conn, from, to, last))
         .await?;
     let mut format = Format {
@@ -402,7 +399,7 @@ fn next_span(span: i64, rows: usize) -> i64 {
 
 /// Writes the whole answer to `out`; returns early (Ok) when the client has gone.
 async fn produce(
-    state: AppState,
+    source: Source,
     raw: Raw,
     range: (NaiveDateTime, NaiveDateTime),
     out: &Out,
@@ -411,7 +408,7 @@ async fn produce(
     let Some(Field::Column(first_name, _)) = fields.first() else {
         return Err(std::io::Error::other("a raw answer starts with a column"));
     };
-    let spill_dir = state.config().data_dir.join("tmp");
+    let spill_dir = source.spill_dir.clone();
     let columns = fields
         .iter()
         .filter(|f| matches!(f, Field::Column(..)))
@@ -429,8 +426,8 @@ async fn produce(
     // up to the year 99999) would otherwise read empty windows for minutes.
     let series = raw.series();
     let (start, end) = range;
-    let bounds = state
-        .db()
+    let bounds = source
+        .db
         .run(move |c| loam_db::measurements::bounds(c, series, start, end))
         .await
         .map_err(failed)?;
@@ -444,9 +441,13 @@ async fn produce(
         }
     };
     let spawn = |(from, to, last): (NaiveDateTime, NaiveDateTime, bool)| {
-        let (state, raw, fields) = (state.clone(), raw.clone(), std::sync::Arc::clone(&fields));
+        let (db, raw, fields) = (
+            source.db.clone(),
+            raw.clone(),
+            std::sync::Arc::clone(&fields),
+        );
         Prefetch(tokio::spawn(async move {
-            window(&state, &raw, &fields, from, to, last).await
+            window(&db, &raw, &fields, from, to, last).await
         }))
     };
     let mut span = FIRST_SPAN;
@@ -513,15 +514,25 @@ async fn produce(
     Ok(())
 }
 
+/// What a raw read needs from the server: built by `AppState::raw_source`.
+pub(crate) struct Source {
+    /// Where the rows are read.
+    pub db: loam_db::Db,
+    /// Where columns after the first wait on disk until the first is written.
+    pub spill_dir: std::path::PathBuf,
+    /// How long a client that stopped reading may hold the answer open.
+    pub stall_limit: std::time::Duration,
+}
+
 /// Streams a raw series over `range` (inclusive) as ENTS's JSON.
-pub(crate) fn raw(state: AppState, raw: Raw, range: (NaiveDateTime, NaiveDateTime)) -> Response {
+pub(crate) fn raw(source: Source, raw: Raw, range: (NaiveDateTime, NaiveDateTime)) -> Response {
     let (tx, rx) = mpsc::channel(2);
     let out = Out {
         tx,
-        stall_limit: state.config().request_timeout(),
+        stall_limit: source.stall_limit,
     };
     tokio::spawn(async move {
-        if let Err(e) = produce(state, raw, range, &out).await {
+        if let Err(e) = produce(source, raw, range, &out).await {
             tracing::error!(cause = %e, "raw read failed part way: {e}");
             // The client sees the body end early instead of a truncated answer passing as whole.
             let _ = out.tx.send(Err(e)).await;

@@ -1,8 +1,8 @@
 //! Device uploads: who may write what, then one all-or-nothing commit, then live events. The
 //! device hears 2xx only after the commit.
 
-use loam_db::writes::{DeviceClaim, NewData, NewRow, StoreError, Value};
-use loam_ingest::{DecodeError, RowData, Upload};
+use loam_db::writes::{DeviceClaim, NewRow, StoreError};
+use loam_ingest::{DecodeError, Upload};
 use loam_receipts::{Locator, Receipt};
 use loam_schemas::devices::DeviceErrorCode;
 
@@ -127,39 +127,7 @@ pub(crate) async fn store(
                     .map_err(|_| UploadError::UnknownTarget(format!("cell {}", r.cell_id)))?,
                 logger_id: r.logger_id.and_then(|l| i32::try_from(l).ok()),
                 ts: timestamp(r.ts)?,
-                data: match &r.data {
-                    RowData::Power { voltage, current } => NewData::Power {
-                        voltage: *voltage,
-                        current: *current,
-                    },
-                    RowData::Teros {
-                        vwc,
-                        raw_vwc,
-                        temp,
-                        ec,
-                        water_pot,
-                    } => NewData::Teros {
-                        vwc: *vwc,
-                        raw_vwc: *raw_vwc,
-                        temp: *temp,
-                        ec: ec.and_then(|e| i32::try_from(e).ok()),
-                        water_pot: *water_pot,
-                    },
-                    RowData::Sensor {
-                        name,
-                        measurement,
-                        unit,
-                        value,
-                    } => NewData::Sensor {
-                        name: name.clone(),
-                        measurement: measurement.clone(),
-                        unit: unit.clone(),
-                        value: match value {
-                            loam_ingest::Number::Float(f) => Value::Float(*f),
-                            loam_ingest::Number::Int(i) => Value::Int(*i),
-                        },
-                    },
-                },
+                data: r.data.clone(),
             })
         })
         .collect::<Result<Vec<_>, UploadError>>()?;

@@ -2,11 +2,10 @@
 
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::cells::CellResponse;
+use loam_schemas::cells::SensorResponse;
 use loam_schemas::cells::{CellCreated, CreateCellRequest, UpdateCellRequest};
-use loam_schemas::resources::{
-    MemberResponse, SensorResponse, Shared, TagCells, TagMessage, TagResponse, TagsAssigned,
-    UserCells, UsersAssigned,
-};
+use loam_schemas::members::{MemberResponse, Shared, UserCells, UsersAssigned};
+use loam_schemas::tags::{TagCells, TagMessage, TagResponse, TagsAssigned};
 use serde::Serialize;
 
 operations! {

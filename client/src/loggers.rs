@@ -2,7 +2,7 @@
 
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::jobs::{JobResponse, TtnRegistration};
-use loam_schemas::resources::{
+use loam_schemas::loggers::{
     CreateDeviceKeyRequest, CreateLoggerRequest, DeviceKeyCreated, DeviceKeyResponse,
     LoggerCreated, LoggerResponse, UpdateLoggerRequest,
 };

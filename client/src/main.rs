@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use loam_client::{CellFilter, Client, Credentials, FirmwareSearch, LoggerFilter};
 use loam_schemas::cells::CreateCellRequest;
 use loam_schemas::jobs::{ExportRequest, ExportResample, ExportSeries};
-use loam_schemas::resources::{CreateDeviceKeyRequest, CreateLoggerRequest};
+use loam_schemas::loggers::{CreateDeviceKeyRequest, CreateLoggerRequest};
 
 /// Loam's command-line client.
 #[derive(Debug, Parser)]

@@ -14,7 +14,7 @@ use loam_schemas::auth::{ProfileUpdate, RegisterRequest};
 use loam_schemas::cells::{CreateCellRequest, UpdateCellRequest};
 use loam_schemas::devices::{DesiredFirmwareRequest, EnrolRequest, QuotaRequest};
 use loam_schemas::jobs::{ExportRequest, ExportResample, JobResponse, TtnRegistration};
-use loam_schemas::resources::{CreateDeviceKeyRequest, CreateLoggerRequest, UpdateLoggerRequest};
+use loam_schemas::loggers::{CreateDeviceKeyRequest, CreateLoggerRequest, UpdateLoggerRequest};
 use loam_schemas::series::{LegacyPowerInsert, LegacyTerosInsert};
 use loam_tests::{Backend, PASSWORD, TestApp, backend_tests, frames, http_date};
 

@@ -8,11 +8,11 @@ use diesel::prelude::*;
 use crate::models::Sensor;
 use crate::schema::{data, power_data, sensors, teros_data};
 use crate::series::{PowerPoint, TerosPoint};
-use crate::writes::Value;
 use crate::{DbConn, DbError};
+use loam_readings::Number;
 
 /// A point of a generic series: time and value.
-pub type ValuePoint = (NaiveDateTime, Option<Value>);
+pub type ValuePoint = (NaiveDateTime, Option<Number>);
 
 /// Where the next page starts: after this (device time, row id).
 pub type Cursor = Option<(NaiveDateTime, i64)>;
@@ -142,8 +142,8 @@ pub fn sensor_page(
         .into_iter()
         .map(|(_, ts, float_val, int_val)| {
             let value = match (is_int, int_val) {
-                (true, Some(i)) => Some(Value::Int(i)),
-                _ => float_val.map(Value::Float),
+                (true, Some(i)) => Some(Number::Int(i)),
+                _ => float_val.map(Number::Float),
             };
             (ts, value)
         })

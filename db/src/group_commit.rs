@@ -29,7 +29,9 @@ use crate::devices::{adjust_slots, find_receipt, insert_receipt};
 use crate::models::UploadReceipt;
 use crate::raw_rows::{PowerRows, TerosRows, TerosValues, ValueRows};
 use crate::schema::{cell_user, cells, loggers, sensors};
-use crate::writes::{NewData, NewRow, StoreError, Stored, UploadRows, Value};
+use loam_readings::{Number, RowData};
+
+use crate::writes::{NewRow, StoreError, Stored, UploadRows};
 use crate::{DbConn, DbError};
 
 /// Stores a batch of uploads in one transaction and answers each upload on its own: a refused
@@ -89,7 +91,7 @@ fn store_phased(
         .map(|u| {
             u.rows
                 .iter()
-                .find(|r| matches!(r.data, NewData::Power { .. }) && r.logger_id.is_none())
+                .find(|r| matches!(r.data, RowData::Power { .. }) && r.logger_id.is_none())
                 .map(|_| Err(StoreError::UnknownLogger(0)))
         })
         .collect();
@@ -214,7 +216,7 @@ fn parent_loggers(upload: &UploadRows) -> impl Iterator<Item = i32> + '_ {
     upload
         .rows
         .iter()
-        .filter(|r| matches!(r.data, NewData::Power { .. }))
+        .filter(|r| matches!(r.data, RowData::Power { .. }))
         .filter_map(|r| r.logger_id)
         .chain(receipt_of(upload).map(|r| r.logger_id))
 }
@@ -480,13 +482,13 @@ pub(crate) fn write_rows(
     let mut values = ValueRows::new();
     for (i, row) in rows.iter().enumerate() {
         match &row.data {
-            NewData::Power { voltage, current } => {
+            RowData::Power { voltage, current } => {
                 let logger = row.logger_id.unwrap_or_default();
                 power
                     .entry((row.cell_id, row.ts, logger))
                     .or_insert((i, *voltage, *current));
             }
-            NewData::Teros {
+            RowData::Teros {
                 vwc,
                 raw_vwc,
                 temp,
@@ -497,12 +499,13 @@ pub(crate) fn write_rows(
                     vwc: *vwc,
                     raw_vwc: *raw_vwc,
                     temp: *temp,
-                    ec: *ec,
+                    // Out of the column's range is no reading rather than a wrong one.
+                    ec: ec.and_then(|e| i32::try_from(e).ok()),
                     water_pot: *water_pot,
                 };
                 teros.entry((row.cell_id, row.ts)).or_insert((i, values));
             }
-            NewData::Sensor {
+            RowData::Sensor {
                 name,
                 measurement,
                 value,
@@ -513,8 +516,8 @@ pub(crate) fn write_rows(
                     DbError::Contention(format!("series {key:?} vanished while it was written"))
                 })?;
                 let (float_val, int_val) = match value {
-                    Value::Float(f) => (Some(*f), None),
-                    Value::Int(n) => (Some(*n as f64), Some(*n)),
+                    Number::Float(f) => (Some(*f), None),
+                    Number::Int(n) => (Some(*n as f64), Some(*n)),
                 };
                 values
                     .entry((sensor, row.ts))
@@ -567,7 +570,7 @@ fn series_ids<'a>(
 ) -> Result<HashMap<(i32, &'a str, &'a str), i32>, DbError> {
     let mut wanted: BTreeMap<(i32, &str, &str), (&str, &'static str)> = BTreeMap::new();
     for row in rows {
-        if let NewData::Sensor {
+        if let RowData::Sensor {
             name,
             measurement,
             unit,
@@ -575,8 +578,8 @@ fn series_ids<'a>(
         } = &row.data
         {
             let data_type = match value {
-                Value::Float(_) => "float",
-                Value::Int(_) => "int",
+                Number::Float(_) => "float",
+                Number::Int(_) => "int",
             };
             wanted
                 .entry((row.cell_id, name.as_str(), measurement.as_str()))

@@ -7,7 +7,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::writes::{NewData, NewRow};
+use loam_readings::RowData;
+
+use crate::writes::NewRow;
 use crate::{DbConn, DbError};
 
 /// Rows per statement on Postgres (and between progress reports).
@@ -103,17 +105,17 @@ fn insert_adding(
                     cell_id,
                     logger_id: Some(logger_id),
                     ts: r.ts,
-                    data: NewData::Power { voltage, current },
+                    data: RowData::Power { voltage, current },
                 });
                 let teros = r.teros.map(|(vwc, temp, ec)| NewRow {
                     cell_id,
                     logger_id: None,
                     ts: r.ts,
-                    data: NewData::Teros {
+                    data: RowData::Teros {
                         vwc,
                         raw_vwc: vwc,
                         temp,
-                        ec: Some(ec),
+                        ec: Some(i64::from(ec)),
                         water_pot: None,
                     },
                 });

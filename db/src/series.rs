@@ -9,8 +9,8 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use crate::measurements;
 use crate::models::Sensor;
 use crate::units::vwc_percent;
-use crate::writes::Value;
 use crate::{DbConn, DbError};
+use loam_readings::Number;
 
 /// A bucket width, as ENTS's `resample` parameter names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,7 +333,7 @@ pub struct SensorSeries {
     /// The series, or `None` when the cell has no such series.
     pub sensor: Option<Sensor>,
     /// (time, value): integers stay integers in raw reads; averages are floats.
-    pub points: Vec<(NaiveDateTime, Option<Value>)>,
+    pub points: Vec<(NaiveDateTime, Option<Number>)>,
 }
 
 /// The series (cell, name, measurement) over `[start, end]`, ordered by time.
@@ -356,8 +356,8 @@ pub fn sensor(
             .iter()
             .map(|v| {
                 let value = match (is_int, v.int_val) {
-                    (true, Some(i)) => Some(Value::Int(i)),
-                    _ => v.float_val.map(Value::Float),
+                    (true, Some(i)) => Some(Number::Int(i)),
+                    _ => v.float_val.map(Number::Float),
                 };
                 (v.ts, value)
             })
@@ -388,7 +388,7 @@ pub fn sensor(
     let points = buckets
         .into_iter()
         .filter(|(_, m)| m.n > 0)
-        .map(|(ts, m)| (ts, m.get().map(Value::Float)))
+        .map(|(ts, m)| (ts, m.get().map(Number::Float)))
         .collect();
     Ok(SensorSeries {
         sensor: Some(sensor),

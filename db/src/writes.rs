@@ -4,53 +4,9 @@
 //! The writing itself is `group_commit`.
 
 use chrono::NaiveDateTime;
+use loam_readings::RowData;
 
 use crate::DbError;
-
-/// A sensor value as sent.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value {
-    /// Floating point.
-    Float(f64),
-    /// Integer.
-    Int(i64),
-}
-
-/// What a new row holds.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NewData {
-    /// Power (volts, amps).
-    Power {
-        /// Volts.
-        voltage: f64,
-        /// Amps.
-        current: f64,
-    },
-    /// TEROS-12.
-    Teros {
-        /// Calibrated VWC.
-        vwc: f64,
-        /// Raw counts.
-        raw_vwc: f64,
-        /// °C.
-        temp: f64,
-        /// µS/cm.
-        ec: Option<i32>,
-        /// kPa (legacy JSON insert only).
-        water_pot: Option<f64>,
-    },
-    /// A value of a generic sensor series.
-    Sensor {
-        /// Kind.
-        name: String,
-        /// Quantity.
-        measurement: String,
-        /// Unit.
-        unit: String,
-        /// The value.
-        value: Value,
-    },
-}
 
 /// One row of an upload.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +18,7 @@ pub struct NewRow {
     /// Device time (UTC).
     pub ts: NaiveDateTime,
     /// Values.
-    pub data: NewData,
+    pub data: RowData,
 }
 
 /// Why an upload was refused as a whole.

@@ -33,7 +33,7 @@ pub fn decode_generic(bytes: &[u8]) -> Result<Upload, DecodeError> {
         let name = kind.as_str_name().to_owned();
         let ts = i64::from(meta.ts);
         let mut data = serde_json::Map::new();
-        data.insert(measurement.to_owned(), value.json());
+        data.insert(measurement.to_owned(), crate::number_json(value));
         events.push(LiveEvent {
             kind: name.clone(),
             cell_id: meta.cell_id,

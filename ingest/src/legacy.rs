@@ -156,8 +156,8 @@ pub(crate) fn power(
     current: f64,
 ) -> (Vec<Row>, LiveEvent) {
     let mut data = serde_json::Map::new();
-    data.insert("voltage".into(), Number::Float(voltage).json());
-    data.insert("current".into(), Number::Float(current).json());
+    data.insert("voltage".into(), crate::number_json(Number::Float(voltage)));
+    data.insert("current".into(), crate::number_json(Number::Float(current)));
     let row = Row {
         cell_id,
         logger_id,
@@ -201,9 +201,9 @@ pub(crate) fn teros(
     ec: Option<i64>,
 ) -> (Vec<Row>, LiveEvent) {
     let mut data = serde_json::Map::new();
-    data.insert("vwcRaw".into(), Number::Float(vwc_raw).json());
-    data.insert("vwcAdj".into(), Number::Float(vwc_adj).json());
-    data.insert("temp".into(), Number::Float(temp).json());
+    data.insert("vwcRaw".into(), crate::number_json(Number::Float(vwc_raw)));
+    data.insert("vwcAdj".into(), crate::number_json(Number::Float(vwc_adj)));
+    data.insert("temp".into(), crate::number_json(Number::Float(temp)));
     data.insert("ec".into(), ec.map_or(serde_json::Value::Null, Into::into));
     let row = Row {
         cell_id,

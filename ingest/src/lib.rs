@@ -27,68 +27,16 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/_.rs"));
 }
 
-/// A number as the device sent it; integers stay integers (ENTS's `int` sensors).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Number {
-    /// A floating-point reading.
-    Float(f64),
-    /// An integer reading.
-    Int(i64),
-}
+pub use loam_readings::{Number, RowData};
 
-impl Number {
-    /// The value as a float.
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Number::Float(f) => f,
-            Number::Int(i) => i as f64,
+/// A number as JSON for live events (a non-finite float is `null`).
+fn number_json(n: Number) -> serde_json::Value {
+    match n {
+        Number::Float(f) => {
+            serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
         }
+        Number::Int(i) => i.into(),
     }
-
-    fn json(self) -> serde_json::Value {
-        match self {
-            Number::Float(f) => {
-                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
-            }
-            Number::Int(i) => i.into(),
-        }
-    }
-}
-
-/// What one row stores.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RowData {
-    /// A power reading (volts, amps).
-    Power {
-        /// Volts.
-        voltage: f64,
-        /// Amps.
-        current: f64,
-    },
-    /// A TEROS-12 reading.
-    Teros {
-        /// Calibrated volumetric water content (fraction or percent).
-        vwc: f64,
-        /// Raw counts.
-        raw_vwc: f64,
-        /// °C.
-        temp: f64,
-        /// µS/cm.
-        ec: Option<i64>,
-        /// Water potential, kPa (only the legacy JSON insert carries it).
-        water_pot: Option<f64>,
-    },
-    /// One value of a generic sensor series.
-    Sensor {
-        /// Kind, e.g. `bme280` or `POWER_VOLTAGE`.
-        name: String,
-        /// Quantity, e.g. `pressure` or `Voltage`.
-        measurement: String,
-        /// Unit.
-        unit: String,
-        /// The value.
-        value: Number,
-    },
 }
 
 /// One row to store.
@@ -242,7 +190,7 @@ fn sensor_rows(
     let rows: Vec<Row> = values
         .into_iter()
         .map(|(key, unit, value)| {
-            data.insert(key.to_owned(), value.json());
+            data.insert(key.to_owned(), number_json(value));
             Row {
                 cell_id,
                 logger_id,

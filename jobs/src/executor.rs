@@ -130,7 +130,8 @@ impl Executor {
                     .await;
                 (Outcome::Done, r)
             }
-            Err(JobError::Transient(why)) if job.attempts < MAX_ATTEMPTS => {
+            Err(err @ JobError::Transient(_)) if job.attempts < MAX_ATTEMPTS => {
+                let why = err.to_string();
                 let delay = backoff(job.attempts);
                 tracing::warn!(error = %why, retry_in_secs = delay.as_secs(), "job failed, will retry");
                 let after = now + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -141,7 +142,8 @@ impl Executor {
                     .await;
                 (Outcome::Retry(delay), r.map(|_| ()))
             }
-            Err(JobError::Transient(why)) => {
+            Err(err @ JobError::Transient(_)) => {
+                let why = err.to_string();
                 tracing::warn!(error = %why, "job failed, giving up");
                 let why = format!("gave up after {} attempts: {why}", job.attempts);
                 let r = self

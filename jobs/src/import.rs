@@ -139,7 +139,7 @@ impl ImportCsv {
         };
         let rows = match tokio::task::spawn_blocking(move || parse(&text))
             .await
-            .map_err(|e| JobError::Transient(e.to_string()))?
+            .map_err(|e| JobError::Transient(Box::new(e)))?
         {
             Ok(rows) => Arc::new(rows),
             Err(bad) => {

@@ -85,7 +85,7 @@ impl From<Upstream> for JobError {
     fn from(e: Upstream) -> Self {
         match e.status {
             Some(s) if (400..500).contains(&s) && s != 429 => JobError::Permanent(e.to_string()),
-            _ => JobError::Transient(e.to_string()),
+            _ => JobError::Transient(Box::new(e)),
         }
     }
 }

@@ -103,3 +103,20 @@ pub struct CellCreated {
     /// The name.
     pub name: String,
 }
+
+/// A sensor series of a cell.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SensorResponse {
+    /// Id.
+    pub id: i32,
+    /// The cell.
+    pub cell_id: i32,
+    /// Quantity, e.g. `Voltage`.
+    pub measurement: String,
+    /// `float` or `int`.
+    pub data_type: String,
+    /// Unit.
+    pub unit: Option<String>,
+    /// Kind, e.g. `POWER_VOLTAGE`.
+    pub name: String,
+}

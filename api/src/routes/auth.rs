@@ -68,7 +68,7 @@ pub(crate) async fn login(
     ip: axum::Extension<ClientIp>,
     Valid(body): Valid<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let session = accounts::login(&state, &body.email, &body.password, ip.0.0).await?;
+    let session = accounts::login(&state.accounts(), &body.email, &body.password, ip.0.0).await?;
     let cookie = refresh_cookie(&state, &session);
     let body = TokenResponse {
         access_token: session.access_token,
@@ -94,7 +94,7 @@ pub(crate) async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let session = accounts::refresh(&state, read_cookie(&headers).as_deref()).await?;
+    let session = accounts::refresh(&state.accounts(), read_cookie(&headers).as_deref()).await?;
     Ok(token_as_text(&state, session))
 }
 
@@ -105,7 +105,7 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    accounts::logout(&state, read_cookie(&headers).as_deref()).await?;
+    accounts::logout(&state.accounts(), read_cookie(&headers).as_deref()).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, clearing_cookie(&state))],
@@ -182,7 +182,7 @@ fn clearing_cookie(state: &AppState) -> HeaderValue {
     ))]
 pub(crate) async fn oauth_url(State(state): State<AppState>) -> Result<Json<OauthUrl>, ApiError> {
     Ok(Json(OauthUrl {
-        url: crate::oidc::consent_url(&state).await?,
+        url: crate::oidc::consent_url(&state.accounts()).await?,
     }))
 }
 
@@ -211,8 +211,13 @@ pub(crate) async fn oauth_token(
         .ok_or_else(|| {
             ApiError::bad_request("missing_code", "Authorization code must be provided")
         })?;
-    let user = crate::oidc::sign_in(&state, code, params.get("state").map(String::as_str)).await?;
-    let session = accounts::issue(&state, &user, None).await?;
+    let user = crate::oidc::sign_in(
+        &state.accounts(),
+        code,
+        params.get("state").map(String::as_str),
+    )
+    .await?;
+    let session = accounts::issue(&state.accounts(), &user, None).await?;
     Ok(token_as_text(&state, session))
 }
 

@@ -9,9 +9,9 @@ use loam_db::cells::{CellChanges, CellFilter, Visibility};
 use loam_db::models::{Cell, NewCell};
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::cells::CellResponse;
+use loam_schemas::cells::SensorResponse;
 use loam_schemas::cells::{CellCreated, CreateCellRequest, UpdateCellRequest};
 use loam_schemas::errors::ErrorResponse;
-use loam_schemas::resources::SensorResponse;
 
 use crate::access::{self, Need};
 use crate::caller::Caller;
@@ -44,7 +44,7 @@ pub(crate) async fn list_cell_ids(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<CellResponse>>, ApiError> {
-    let visibility = access::visibility(&state, &caller);
+    let visibility = access::visibility(&state.gate(), &caller);
     let cells = state
         .db()
         .run(move |c| loam_db::cells::list(c, &visibility, &CellFilter::default()))
@@ -94,7 +94,7 @@ pub(crate) async fn list_cells(
     let mine = name.is_none() && params.get("user").is_some_and(|u| !u.is_empty());
     let visibility = match (&caller, mine) {
         (Caller::Person(p), true) => Visibility::MemberOnly(p.user_id.clone()),
-        _ => access::visibility(&state, &caller),
+        _ => access::visibility(&state.gate(), &caller),
     };
     let filter = CellFilter { name, tag_ids };
     let cells = state
@@ -117,7 +117,7 @@ pub(crate) async fn get_cell(
     Ids(id): Ids<u32>,
 ) -> Result<Json<CellResponse>, ApiError> {
     Ok(Json(cell_response(
-        access::cell(&state, &caller, id, Need::Read).await?,
+        access::cell(&state.gate(), &caller, id, Need::Read).await?,
     )))
 }
 
@@ -137,7 +137,7 @@ pub(crate) async fn create_cell(
     caller: Caller,
     Valid(body): Valid<CreateCellRequest>,
 ) -> Result<Json<CellCreated>, ApiError> {
-    let owner = crate::accounts::owner_for(&state, &caller, &body.user_email).await?;
+    let owner = crate::accounts::owner_for(&state.accounts(), &caller, &body.user_email).await?;
     let name = body.name.trim().to_owned();
     let tag_ids = body.tag_ids.unwrap_or_default();
     let insert_name = name.clone();
@@ -194,7 +194,7 @@ pub(crate) async fn update_cell(
     Ids(id): Ids<u32>,
     Valid(body): Valid<UpdateCellRequest>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    let cell = access::cell(&state, &caller, id, Need::Write).await?;
+    let cell = access::cell(&state.gate(), &caller, id, Need::Write).await?;
     let tag_ids = match &body.tag_ids {
         None => None,
         Some(serde_json::Value::Array(items)) => Some(
@@ -243,7 +243,7 @@ pub(crate) async fn delete_cell(
     caller: Caller,
     Ids(id): Ids<u32>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    let cell = access::cell(&state, &caller, id, Need::Write).await?;
+    let cell = access::cell(&state.gate(), &caller, id, Need::Write).await?;
     state
         .db()
         .run(move |c| loam_db::cells::delete(c, cell.id))
@@ -265,7 +265,7 @@ pub(crate) async fn list_cell_sensors(
     caller: Caller,
     Ids(id): Ids<u32>,
 ) -> Result<Json<Vec<SensorResponse>>, ApiError> {
-    let cell = match access::cell(&state, &caller, id, Need::Read).await {
+    let cell = match access::cell(&state.gate(), &caller, id, Need::Read).await {
         Ok(cell) => cell,
         // ENTS answers [] for unknown cells; kept where every cell is readable anyway.
         Err(ApiError::NotFound(_)) if state.config().ents_compat => return Ok(Json(Vec::new())),

@@ -119,11 +119,7 @@ pub(crate) async fn set_quota(
         Some(secs) => Some(
             chrono::DateTime::from_timestamp(secs, 0)
                 .map(|t| t.naive_utc())
-                .ok_or_else(|| {
-                    ApiError::Invalid(
-                        serde_json::json!({"quota_expiry": ["not a valid Unix time"]}),
-                    )
-                })?,
+                .ok_or_else(|| ApiError::invalid("quota_expiry", "not a valid Unix time"))?,
         ),
         None => None,
     };

@@ -51,7 +51,7 @@ pub(crate) async fn data_availability(
     let mut readable = Vec::new();
     for id in ids {
         // Cells the caller may not read contribute nothing, exactly like unknown ones.
-        if let Ok(cell) = access::cell(&state, &caller, id, Need::Read).await {
+        if let Ok(cell) = access::cell(&state.gate(), &caller, id, Need::Read).await {
             readable.push(cell.id);
         }
     }
@@ -107,7 +107,7 @@ pub(crate) async fn sensor_catalog(
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| ents_error("cell_id parameter is required"))?;
     let mut entries = Vec::new();
-    if let Ok(cell) = access::cell(&state, &caller, cell_id, Need::Read).await {
+    if let Ok(cell) = access::cell(&state.gate(), &caller, cell_id, Need::Read).await {
         let contents = state
             .db()
             .run(move |c| loam_db::measurements::contents(c, cell.id))

@@ -92,9 +92,14 @@ pub(crate) async fn start_cell_export(
             )
         })?;
         cell_ids.push(
-            access::cell(&state, &Caller::Person(person.clone()), id, Need::Read)
-                .await?
-                .id,
+            access::cell(
+                &state.gate(),
+                &Caller::Person(person.clone()),
+                id,
+                Need::Read,
+            )
+            .await?
+            .id,
         );
     }
     if cell_ids.is_empty() {
@@ -339,7 +344,13 @@ pub(crate) async fn start_export(
     }
     let mut cell_ids = Vec::with_capacity(req.cell_ids.len());
     for id in req.cell_ids {
-        let cell = access::cell(&state, &Caller::Person(person.clone()), id, Need::Read).await?;
+        let cell = access::cell(
+            &state.gate(),
+            &Caller::Person(person.clone()),
+            id,
+            Need::Read,
+        )
+        .await?;
         if !cell_ids.contains(&cell.id) {
             cell_ids.push(cell.id);
         }
@@ -392,7 +403,7 @@ pub(crate) async fn start_import(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let caller = Caller::Person(person.clone());
-    let cell = access::cell(&state, &caller, cell_id, Need::Write).await?;
+    let cell = access::cell(&state.gate(), &caller, cell_id, Need::Write).await?;
     let logger_id: u32 = params
         .get("logger_id")
         .and_then(|l| l.trim().parse().ok())

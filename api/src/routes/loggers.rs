@@ -10,7 +10,7 @@ use loam_db::DbError;
 use loam_db::models::{ApiKey, Logger, NewLogger};
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::errors::ErrorResponse;
-use loam_schemas::resources::{
+use loam_schemas::loggers::{
     CreateDeviceKeyRequest, CreateLoggerRequest, DeviceKeyCreated, DeviceKeyResponse,
     LoggerCreated, LoggerResponse, UpdateLoggerRequest,
 };
@@ -124,7 +124,7 @@ pub(crate) async fn create_logger(
             "Missing required field: userEmail",
         ));
     };
-    let owner = crate::accounts::owner_for(&state, &caller, email).await?;
+    let owner = crate::accounts::owner_for(&state.accounts(), &caller, email).await?;
     let kind = body.kind.clone().unwrap_or_default();
     let eui = body.device_eui.as_deref().map(|e| e.trim().to_uppercase());
     let description = body.description.clone().unwrap_or_default();
@@ -294,7 +294,10 @@ pub(crate) async fn create_device_key(
     let mut scopes = Vec::new();
     for name in &body.scopes {
         let scope = Scope::parse(name).ok_or_else(|| {
-            ApiError::Invalid(serde_json::json!({"scopes": [format!("unknown scope {name:?}; use ingest, read or firmware")]}))
+            ApiError::invalid(
+                "scopes",
+                format!("unknown scope {name:?}; use ingest, read or firmware"),
+            )
         })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
@@ -303,9 +306,7 @@ pub(crate) async fn create_device_key(
     let now = loam_db::now();
     let expires_at = body.expires_at.map(|t| t.naive_utc());
     if expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::Invalid(
-            serde_json::json!({"expires_at": ["must be in the future"]}),
-        ));
+        return Err(ApiError::invalid("expires_at", "must be in the future"));
     }
     let plain = PlainKey::generate(ApiKeyKind::Device);
     let row = ApiKey {

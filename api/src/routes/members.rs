@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use loam_db::models::User;
 use loam_schemas::errors::ErrorResponse;
-use loam_schemas::resources::{MemberResponse, Shared, UserCells, UsersAssigned};
+use loam_schemas::members::{MemberResponse, Shared, UserCells, UsersAssigned};
 use serde_json::Value;
 
 use crate::access::{self, Need};
@@ -38,7 +38,7 @@ pub(crate) async fn list_members(
     caller: Caller,
     Ids(id): Ids<u32>,
 ) -> Result<Json<Vec<MemberResponse>>, ApiError> {
-    let cell = access::cell(&state, &caller, id, Need::Write).await?;
+    let cell = access::cell(&state.gate(), &caller, id, Need::Write).await?;
     let users = state
         .db()
         .run(move |c| loam_db::cells::members(c, cell.id))
@@ -61,7 +61,7 @@ pub(crate) async fn replace_members(
     Ids(id): Ids<u32>,
     body: axum::body::Bytes,
 ) -> Result<Json<UsersAssigned>, ApiError> {
-    let cell = access::cell(&state, &caller, id, Need::Write).await?;
+    let cell = access::cell(&state.gate(), &caller, id, Need::Write).await?;
     let ids: Vec<String> = match body_object(&body).get("user_ids") {
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
@@ -108,7 +108,7 @@ pub(crate) async fn share_cell(
     Ids(id): Ids<u32>,
     body: axum::body::Bytes,
 ) -> Result<Json<Shared>, ApiError> {
-    let cell = access::cell(&state, &caller, id, Need::Write).await?;
+    let cell = access::cell(&state.gate(), &caller, id, Need::Write).await?;
     let email = match body_object(&body).get("email") {
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request("missing_field", "email is required"));
@@ -159,7 +159,7 @@ async fn member_target(
     cell: u32,
     user_id: String,
 ) -> Result<(i32, User), ApiError> {
-    let cell = access::cell(state, caller, cell, Need::Write).await?;
+    let cell = access::cell(&state.gate(), caller, cell, Need::Write).await?;
     let user = state
         .db()
         .run(move |c| loam_db::users::find(c, &user_id))

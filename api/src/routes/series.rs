@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use loam_db::series::{Resample, Window};
-use loam_db::writes::Value;
+use loam_readings::Number;
 use loam_schemas::errors::ErrorResponse;
 use loam_schemas::series::{PowerSeries, SensorSeriesResponse, TerosSeries};
 use loam_schemas::wire::http_date;
@@ -79,7 +79,7 @@ async fn readable(state: &AppState, caller: &Caller, id: u32) -> Result<Option<i
     if id == 0 {
         return Ok(None);
     }
-    match access::cell(state, caller, id, Need::Read).await {
+    match access::cell(&state.gate(), caller, id, Need::Read).await {
         Ok(cell) => Ok(Some(cell.id)),
         Err(ApiError::NotFound(_)) if state.config().ents_compat => Ok(None),
         Err(e) => Err(e),
@@ -100,7 +100,7 @@ async fn power(
     if w.resample == Resample::None && !w.stream {
         let raw = crate::streaming::Raw::Power(cell);
         return Ok(noted(
-            crate::streaming::raw(state, raw, (w.start, w.end)),
+            crate::streaming::raw(state.raw_source(), raw, (w.start, w.end)),
             horizon,
         ));
     }
@@ -167,7 +167,7 @@ async fn teros(
     if w.resample == Resample::None && !w.stream {
         let raw = crate::streaming::Raw::Teros(cell);
         return Ok(noted(
-            crate::streaming::raw(state, raw, (w.start, w.end)),
+            crate::streaming::raw(state.raw_source(), raw, (w.start, w.end)),
             horizon,
         ));
     }
@@ -262,7 +262,7 @@ pub(crate) async fn sensor(
             unit: sensor.unit.unwrap_or_default(),
         };
         return Ok(noted(
-            crate::streaming::raw(state, raw, (w.start, w.end)),
+            crate::streaming::raw(state.raw_source(), raw, (w.start, w.end)),
             horizon,
         ));
     }
@@ -282,8 +282,8 @@ pub(crate) async fn sensor(
     for (ts, value) in series.points {
         out.timestamp.push(http_date(ts));
         out.data.push(match value {
-            Some(Value::Int(i)) => i.into(),
-            Some(Value::Float(f)) => {
+            Some(Number::Int(i)) => i.into(),
+            Some(Number::Float(f)) => {
                 serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
             }
             None => serde_json::Value::Null,

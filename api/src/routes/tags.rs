@@ -9,7 +9,7 @@ use loam_db::DbError;
 use loam_db::models::TagWithCount;
 use loam_schemas::auth::MessageResponse;
 use loam_schemas::errors::ErrorResponse;
-use loam_schemas::resources::{TagCells, TagMessage, TagResponse, TagsAssigned};
+use loam_schemas::tags::{TagCells, TagMessage, TagResponse, TagsAssigned};
 use loam_schemas::wire::iso_naive;
 use serde_json::{Map, Value};
 
@@ -233,7 +233,7 @@ pub(crate) async fn list_cell_tags(
     caller: Caller,
     Ids(id): Ids<u32>,
 ) -> Result<Json<Vec<TagResponse>>, ApiError> {
-    let cell = access::cell(&state, &caller, id, Need::Read).await?;
+    let cell = access::cell(&state.gate(), &caller, id, Need::Read).await?;
     let tags = state
         .db()
         .run(move |c| loam_db::tags::of_cell(c, cell.id))
@@ -257,7 +257,7 @@ pub(crate) async fn assign_cell_tags(
     Ids(id): Ids<u32>,
     body: axum::body::Bytes,
 ) -> Result<Json<TagsAssigned>, ApiError> {
-    let cell = access::cell(&state, &caller, id, Need::DashboardWrite).await?;
+    let cell = access::cell(&state.gate(), &caller, id, Need::DashboardWrite).await?;
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let ids = match value.get("tag_ids") {
         None | Some(Value::Null) => {
@@ -300,7 +300,7 @@ async fn link_target(
     cell_id: u32,
     tag_id: u32,
 ) -> Result<(i32, TagWithCount), ApiError> {
-    let cell = access::cell(state, caller, cell_id, Need::DashboardWrite).await?;
+    let cell = access::cell(&state.gate(), caller, cell_id, Need::DashboardWrite).await?;
     let tag_id = i32::try_from(tag_id).map_err(|_| tag_not_found())?;
     let tag = state
         .db()
@@ -384,7 +384,7 @@ pub(crate) async fn list_tag_cells(
     Ids(id): Ids<u32>,
 ) -> Result<Json<TagCells>, ApiError> {
     let id = i32::try_from(id).map_err(|_| tag_not_found())?;
-    let visibility = access::visibility(&state, &caller);
+    let visibility = access::visibility(&state.gate(), &caller);
     let (tag, cells) = state
         .db()
         .run(move |c| {

@@ -83,9 +83,10 @@ pub(crate) async fn ttn_register(
         hex_exact(&req.join_eui, 16),
         hex_exact(&req.app_key, 32),
     ) else {
-        return Err(ApiError::Invalid(serde_json::json!({
-            "credentials": "dev_eui and join_eui need 16 hex digits, app_key 32"
-        })));
+        return Err(ApiError::invalid(
+            "credentials",
+            "dev_eui and join_eui need 16 hex digits, app_key 32",
+        ));
     };
     let sync = TtnSync {
         logger_id: logger.id,

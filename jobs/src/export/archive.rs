@@ -15,8 +15,8 @@ use chrono::NaiveDateTime;
 use loam_db::export::Cursor;
 use loam_db::models::Sensor;
 use loam_db::series::{PowerPoint, Resample, TerosPoint, Window};
-use loam_db::writes::Value;
 use loam_db::{DbConn, DbError};
+use loam_readings::Number;
 use serde::{Deserialize, Serialize};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
@@ -72,7 +72,7 @@ impl Archive {
             .ok_or_else(|| JobError::Transient("archive already closed".into()))?;
         let zip = tokio::task::spawn_blocking(move || f(&mut zip).map(|()| zip))
             .await
-            .map_err(|e| JobError::Transient(e.to_string()))??;
+            .map_err(|e| JobError::Transient(Box::new(e)))??;
         self.zip = Some(zip);
         Ok(())
     }
@@ -133,12 +133,12 @@ fn teros_lines(points: &[TerosPoint]) -> String {
     text
 }
 
-fn value_lines(points: &[(NaiveDateTime, Option<Value>)]) -> String {
+fn value_lines(points: &[(NaiveDateTime, Option<Number>)]) -> String {
     let mut text = String::with_capacity(points.len() * 40);
     for (ts, v) in points {
         let v = match v {
-            Some(Value::Int(i)) => i.to_string(),
-            Some(Value::Float(f)) => f.to_string(),
+            Some(Number::Int(i)) => i.to_string(),
+            Some(Number::Float(f)) => f.to_string(),
             None => String::new(),
         };
         text.push_str(&format!("{},{v}\n", time(*ts)));
@@ -272,7 +272,7 @@ impl ExportZip {
             Ok(file.metadata()?.len())
         })
         .await
-        .map_err(|e| JobError::Transient(e.to_string()))??;
+        .map_err(|e| JobError::Transient(Box::new(e)))??;
         ctx.publish(&partial, &name).await?;
         Ok(serde_json::json!({
             "download": format!("/api/jobs/{}/artifact", ctx.job_id),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use loam_db::series::{Resample, Window};
-use loam_db::writes::Value;
+use loam_readings::Number;
 use serde::{Deserialize, Serialize};
 
 use crate::{JobContext, JobError};
@@ -87,8 +87,8 @@ impl ExportCells {
             if let Some(s) = &sensor.sensor {
                 for (ts, value) in &sensor.points {
                     let data = match value {
-                        Some(Value::Int(i)) => i.to_string(),
-                        Some(Value::Float(f)) => number(Some(*f)),
+                        Some(Number::Int(i)) => i.to_string(),
+                        Some(Number::Float(f)) => number(Some(*f)),
                         None => "void".to_owned(),
                     };
                     lines.entry(*ts).or_default().sensor = Some([

@@ -226,7 +226,8 @@ async fn two_replicas_take_one_cells_mixed_uploads_at_once() {
 /// a locator reused with another body, an exhausted quota) get their own error and the good ones
 /// commit, rollups included.
 async fn a_refused_upload_never_fails_the_others_in_its_batch(backend: Backend) {
-    use loam_db::writes::{DeviceClaim, NewData, NewRow, StoreError, UploadRows};
+    use loam_db::writes::{DeviceClaim, NewRow, StoreError, UploadRows};
+    use loam_readings::RowData;
     let app = TestApp::spawn(backend).await;
     app.signed_in(OWNER).await;
     let f = fleet(&app, "mixed").await;
@@ -250,7 +251,7 @@ async fn a_refused_upload_never_fails_the_others_in_its_batch(backend: Backend) 
         cell_id: cell,
         logger_id: Some(logger),
         ts: at(secs),
-        data: NewData::Power {
+        data: RowData::Power {
             voltage: 0.5,
             current: 0.002,
         },

@@ -5,7 +5,8 @@
 //! (Postgres makes the partition on demand).
 
 use chrono::{Duration, NaiveDateTime, Utc};
-use loam_db::writes::{NewData, NewRow, UploadRows, Value};
+use loam_db::writes::{NewRow, UploadRows};
+use loam_readings::{Number, RowData};
 use loam_tests::{Backend, Options, TestApp, backend_tests, frames};
 use reqwest::Method;
 use serde_json::Value as Json;
@@ -37,14 +38,14 @@ fn reading_rows(cell: i64, logger: i64, ts: i64, x: f64) -> Vec<NewRow> {
     vec![
         row(
             Some(logger),
-            NewData::Power {
+            RowData::Power {
                 voltage: x / 10.0,
                 current: x / 1000.0,
             },
         ),
         row(
             None,
-            NewData::Teros {
+            RowData::Teros {
                 vwc: 0.2,
                 raw_vwc: 2000.0 + x,
                 temp: 10.0 + x,
@@ -54,11 +55,11 @@ fn reading_rows(cell: i64, logger: i64, ts: i64, x: f64) -> Vec<NewRow> {
         ),
         row(
             Some(logger),
-            NewData::Sensor {
+            RowData::Sensor {
                 name: "BME280_PRESSURE".into(),
                 measurement: "Pressure".into(),
                 unit: "kPa".into(),
-                value: Value::Float(900.0 + x),
+                value: Number::Float(900.0 + x),
             },
         ),
     ]

@@ -1,12 +1,9 @@
-//! Loggers, tags, links, members, device keys and sensors, in ENTS's shapes (cells: `cells.rs`).
-
-use std::borrow::Cow;
+//! Loggers and their device keys, in ENTS's shapes (`uuid` and owner never shown; a key's
+//! secret only once, at creation).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
-
-use crate::cells::CellResponse;
 
 /// A logger as ENTS shows it (`uuid` and owner never included).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -76,88 +73,6 @@ pub struct LoggerCreated {
     pub ttn_registered: Option<bool>,
 }
 
-/// A tag as ENTS shows it (`created_by` never included).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TagResponse {
-    /// Cells carrying it.
-    pub cell_count: i64,
-    /// Id.
-    pub id: i32,
-    /// Unique name.
-    pub name: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// ISO 8601, naive UTC.
-    pub created_at: String,
-}
-
-/// `{"message", "tag"}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TagMessage {
-    /// What happened.
-    pub message: Cow<'static, str>,
-    /// The tag.
-    pub tag: TagResponse,
-}
-
-/// `{"message", "tags"}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TagsAssigned {
-    /// "Tags assigned successfully".
-    pub message: Cow<'static, str>,
-    /// The cell's tags now.
-    pub tags: Vec<TagResponse>,
-}
-
-/// `GET /api/tags/{id}/cells`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TagCells {
-    /// The tag.
-    pub tag: TagResponse,
-    /// Cells carrying it that the caller may see.
-    pub cells: Vec<CellResponse>,
-}
-
-/// A cell member (never an API key).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MemberResponse {
-    /// UUID.
-    pub id: String,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// Email.
-    pub email: String,
-}
-
-/// `{"message", "user"}` after sharing.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Shared {
-    /// "Cell shared successfully".
-    pub message: Cow<'static, str>,
-    /// The new member.
-    pub user: MemberResponse,
-}
-
-/// `{"message", "users"}` after replacing members.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct UsersAssigned {
-    /// "Users assigned successfully".
-    pub message: Cow<'static, str>,
-    /// The members now.
-    pub users: Vec<MemberResponse>,
-}
-
-/// `GET /api/users/{id}/cells`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct UserCells {
-    /// The person.
-    pub user: MemberResponse,
-    /// The cells they are a member of.
-    pub cells: Vec<CellResponse>,
-}
-
 /// `POST /api/logger/{id}/keys`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -210,21 +125,4 @@ pub struct DeviceKeyCreated {
     pub expires_at: Option<String>,
     /// Creation time (RFC 3339).
     pub created_at: String,
-}
-
-/// A sensor series of a cell.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SensorResponse {
-    /// Id.
-    pub id: i32,
-    /// The cell.
-    pub cell_id: i32,
-    /// Quantity, e.g. `Voltage`.
-    pub measurement: String,
-    /// `float` or `int`.
-    pub data_type: String,
-    /// Unit.
-    pub unit: Option<String>,
-    /// Kind, e.g. `POWER_VOLTAGE`.
-    pub name: String,
 }
