@@ -242,6 +242,15 @@ pub fn state_of(conn: &mut DbConn, id: &str) -> Result<Option<String>, DbError> 
         .optional()?)
 }
 
+/// Ids of jobs some runner is working on now: a test's server must leave none behind (their
+/// writes would land after the test's assertions, or in the next test's way).
+pub fn running_ids(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    Ok(jobs::table
+        .filter(jobs::state.eq("running"))
+        .select(jobs::id)
+        .load(conn)?)
+}
+
 /// Ends a running job (a job cancelled meanwhile stays cancelled).
 pub fn finish(
     conn: &mut DbConn,

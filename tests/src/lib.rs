@@ -623,12 +623,40 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.assert_no_running_jobs();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+impl TestApp {
+    /// Fails a test that ends while a job of its server still runs: the job's writes would race
+    /// the test's assertions (or the next test), so a test waits for every job it starts
+    /// (`wait_for_job`). Skipped when the test already failed, and on single-threaded runtimes
+    /// (which cannot block here).
+    fn assert_no_running_jobs(&self) {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if std::thread::panicking() {
+            return;
+        }
+        let Ok(handle) = Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+            return;
+        }
+        let db = self.state.db().clone();
+        let running =
+            tokio::task::block_in_place(|| handle.block_on(db.run(loam_db::jobs::running_ids)))
+                .expect("the jobs table answers");
+        assert!(
+            running.is_empty(),
+            "the test ended with jobs still running: {running:?} (wait for them with wait_for_job)"
+        );
     }
 }
 

@@ -1,14 +1,16 @@
-//! The OpenAPI document's security entries match what the route layers enforce.
+//! Who may do what: the OpenAPI document's security entries match what the route layers
+//! enforce, and someone else's cells, loggers and tags answer 404 like missing ones.
 
 use loam_tests::{Backend, Options, TestApp, backend_tests};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 backend_tests!(
     secured_operations_refuse_anonymous_callers,
     every_operation_refuses_invalid_credentials,
     every_operation_rate_limits_guessed_keys,
-    device_keys_read_only_their_owners_cells
+    device_keys_read_only_their_owners_cells,
+    someone_elses_resources_are_404,
 );
 
 fn security_of(spec: &Value, path: &str, method: &str) -> Vec<String> {
@@ -176,4 +178,60 @@ async fn device_keys_read_only_their_owners_cells(backend: Backend) {
     };
     assert_eq!(read(hers).await.expect("req").status(), 200);
     assert_eq!(read(his).await.expect("req").status(), 404);
+}
+
+async fn someone_elses_resources_are_404(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.signed_in("alice@example.test").await;
+    let bob = app.signed_in("bob@example.test").await;
+    let cell = app.cell(&alice, "alice@example.test", "hers").await;
+    let logger = app.logger(&alice, "alice@example.test", "her-logger").await;
+    let tag = json_of(
+        app.as_person(Method::POST, "/api/tag/", &alice)
+            .json(&json!({"name": "hers"}))
+            .send()
+            .await
+            .expect("req"),
+    )
+    .await;
+    let tag_id = tag["tag"]["id"].as_i64().expect("id");
+    for (method, path) in [
+        (Method::PUT, format!("/api/cell/{cell}")),
+        (Method::DELETE, format!("/api/cell/{cell}")),
+        (Method::GET, format!("/api/cell/{cell}/users")),
+        (Method::GET, format!("/api/cell/{cell}/tags")),
+        (Method::GET, format!("/api/logger/{logger}")),
+        (Method::DELETE, format!("/api/logger/{logger}")),
+        (Method::GET, format!("/api/logger/{logger}/keys")),
+        (Method::PUT, format!("/api/tag/{tag_id}")),
+        (Method::DELETE, format!("/api/tag/{tag_id}")),
+    ] {
+        let res = app
+            .as_person(method.clone(), &path, &bob)
+            .json(&json!({"name": "stolen"}))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(res.status(), 404, "{method} {path}");
+    }
+    let listed = json_of(
+        app.as_person(Method::GET, "/api/cell/id", &bob)
+            .send()
+            .await
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(listed, json!([]));
+    let listed = json_of(
+        app.as_person(Method::GET, "/api/logger/", &bob)
+            .send()
+            .await
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(listed, json!([]));
+}
+
+async fn json_of(res: reqwest::Response) -> Value {
+    res.json().await.expect("json")
 }
