@@ -118,6 +118,16 @@ impl AppState {
         crate::accounts::Accounts::new(self.db(), self.auth(), self.config())
     }
 
+    /// What storing an upload uses.
+    pub(crate) fn ingest(&self) -> crate::uploads::Ingest<'_> {
+        crate::uploads::Ingest {
+            commits: self.commits(),
+            live: self.live(),
+            receipts: self.receipts(),
+            raw_since: self.raw_since(),
+        }
+    }
+
     /// What a streamed raw read uses.
     pub(crate) fn raw_source(&self) -> crate::streaming::Source {
         crate::streaming::Source {

@@ -7,8 +7,22 @@ use loam_receipts::{Locator, Receipt};
 use loam_schemas::devices::DeviceErrorCode;
 
 use crate::caller::Caller;
+use crate::commit_queue::CommitQueue;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::live_hub::LiveHub;
+
+/// What storing an upload uses, borrowed from the state: the group commit, the live hub, the
+/// receipt key and the retention horizon. Built by `AppState::ingest`.
+pub(crate) struct Ingest<'a> {
+    /// Group commit for device uploads.
+    pub commits: &'a CommitQueue,
+    /// Where committed rows are announced.
+    pub live: &'a LiveHub,
+    /// Signs upload receipts.
+    pub receipts: &'a loam_receipts::ServerKey,
+    /// Rows before this are refused (`LOAM_RAW_RETENTION_DAYS`); `None` keeps every row.
+    pub raw_since: Option<chrono::NaiveDateTime>,
+}
 
 /// Why an upload was not stored.
 #[derive(Debug)]
@@ -83,8 +97,11 @@ pub(crate) fn invalid_locator() -> ApiError {
 /// Refuses rows older than the raw retention horizon: they would be deleted at the next sweep,
 /// and once their day's rows are gone nothing could tell a device's retry from new data, so the
 /// rollups would count a retry twice. The refusal names the horizon; nothing is stored.
-fn within_retention(state: &AppState, upload: &Upload) -> Result<(), UploadError> {
-    let Some(horizon) = state.raw_since() else {
+fn within_retention(
+    raw_since: Option<chrono::NaiveDateTime>,
+    upload: &Upload,
+) -> Result<(), UploadError> {
+    let Some(horizon) = raw_since else {
         return Ok(());
     };
     let horizon_secs = horizon.and_utc().timestamp();
@@ -110,13 +127,13 @@ fn within_retention(state: &AppState, upload: &Upload) -> Result<(), UploadError
 /// Checks, stores and announces an upload; returns the signed receipt when it carried a
 /// locator.
 pub(crate) async fn store(
-    state: &AppState,
+    ingest: &Ingest<'_>,
     caller: &Caller,
     upload: Upload,
     envelope: Envelope<'_>,
 ) -> Result<Option<String>, UploadError> {
     loam_ingest::check_timestamps(&upload, chrono::Utc::now().timestamp())?;
-    within_retention(state, &upload)?;
+    within_retention(ingest.raw_since, &upload)?;
     authorize(caller, &upload)?;
     let rows = upload
         .rows
@@ -132,14 +149,14 @@ pub(crate) async fn store(
         })
         .collect::<Result<Vec<_>, UploadError>>()?;
     let now = loam_db::now();
-    let device = claim(state, caller, &upload, &rows, envelope, now)?;
+    let device = claim(ingest.receipts, caller, &upload, &rows, envelope, now)?;
     // A device key writes only into cells its owner is a member of, checked inside the commit.
     let member = match caller {
         Caller::Device(d) if !d.owner_is_admin => Some(d.owner_id.clone()),
         _ => None,
     };
-    let stored = state
-        .commits()
+    let stored = ingest
+        .commits
         .submit(
             loam_db::writes::UploadRows {
                 rows,
@@ -161,7 +178,7 @@ pub(crate) async fn store(
         .collect();
     // A replayed locator wrote nothing, so it announces nothing.
     if !stored.replayed {
-        state.live().publish(&events);
+        ingest.live.publish(&events);
     }
     Ok(stored.receipt)
 }
@@ -169,7 +186,7 @@ pub(crate) async fn store(
 /// The logger an upload is attributed to (the key's, or the one logger its rows name), its
 /// quota charge and, with a locator, its signed receipt.
 fn claim(
-    state: &AppState,
+    receipts: &loam_receipts::ServerKey,
     caller: &Caller,
     upload: &Upload,
     rows: &[NewRow],
@@ -216,7 +233,7 @@ fn claim(
             body_sha256: hex::encode(statement.body_sha256),
             row_count: i32::try_from(rows.len()).unwrap_or(i32::MAX),
             committed_at: now,
-            receipt: state.receipts().sign_receipt(&statement),
+            receipt: receipts.sign_receipt(&statement),
         }
     });
     Ok(Some(DeviceClaim {

@@ -57,7 +57,10 @@ async fn answer(
     };
     let door = upload.door;
     let envelope = uploads::Envelope { body, locator };
-    match (uploads::store(state, caller, upload, envelope).await, door) {
+    match (
+        uploads::store(&state.ingest(), caller, upload, envelope).await,
+        door,
+    ) {
         (Ok(receipt), door) => {
             let mut ok = match door {
                 Door::Legacy => (
