@@ -134,6 +134,9 @@ async fn commit(db: &loam_db::Db, batch: Vec<Pending>) {
         return;
     }
     let (uploads, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(u, _, r, _)| (u, r)).unzip();
+    loam_metrics::global()
+        .commit_batch
+        .observe(uploads.len() as f64);
     match db
         .run(move |c| loam_db::group_commit::store_batch(c, &uploads, now))
         .await

@@ -122,7 +122,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Healthcheck => server::probe_health(cli.config.listen).await,
+        Command::Healthcheck => loam_telemetry::probes::http_ok(cli.config.listen, "/healthz")
+            .await
+            .map_err(anyhow::Error::msg),
         Command::Export(args) => loam_api::cli::export(&cli.config, args).await,
         Command::Import(args) => loam_api::cli::import(&cli.config, args).await,
         Command::Migrate => {
@@ -138,5 +140,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Bad configuration or a failed start: one clear line on stderr, no backtrace.
 fn fail(err: &anyhow::Error) -> ExitCode {
     eprintln!("loam: error: {err:#}");
-    ExitCode::from(2)
+    // 1, not 2: Docker reserves 2 for healthchecks, and shells read 2 as a usage error.
+    ExitCode::from(1)
 }

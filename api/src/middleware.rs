@@ -113,6 +113,12 @@ async fn observe(State(access_log): State<AccessLog>, mut req: Request, next: Ne
         response.headers_mut().insert(REQUEST_ID, value);
     }
     let status = response.status().as_u16();
+    loam_metrics::global().request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        status,
+        started.elapsed().as_secs_f64(),
+    );
     let logged = match access_log {
         AccessLog::All => true,
         AccessLog::Failures => status >= 400,

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use loam_config::Config;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::state::AppState;
 
@@ -90,35 +89,32 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let limits = crate::connections::Limits::from_config(self.state.config());
+        if let Some(addr) = self.state.config().metrics_listen {
+            serve_metrics(addr, self.state.clone()).await?;
+        }
         let app = crate::build_app(self.state);
         crate::connections::serve(self.listener, app, limits, shutdown).await;
         Ok(())
     }
 }
 
-/// Asks a running server for `GET /healthz`; a tiny HTTP/1.0 client so slim images need no curl.
-pub async fn probe_health(listen: SocketAddr) -> anyhow::Result<()> {
-    let mut target = listen;
-    if target.ip().is_unspecified() {
-        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let probe = async {
-        let mut stream = TcpStream::connect(target).await?;
-        stream
-            .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .await?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).await?;
-        Ok::<_, std::io::Error>(head)
-    };
-    let head = tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+/// Serves `GET /metrics` alone on `LOAM_METRICS_LISTEN` (a port kept off the public one).
+async fn serve_metrics(addr: SocketAddr, state: AppState) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
         .await
-        .context("no answer within 5 s")?
-        .with_context(|| format!("cannot reach {target}"))?;
-    anyhow::ensure!(
-        head.ends_with(b" 200"),
-        "unhealthy: {}",
-        String::from_utf8_lossy(&head)
+        .with_context(|| format!("cannot listen on {addr} (LOAM_METRICS_LISTEN)"))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let state = state.clone();
+            async move { crate::routes::health::metrics_answer(&state).await }
+        }),
     );
+    tracing::info!(%addr, "metrics on http://{addr}/metrics");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
     Ok(())
 }

@@ -64,6 +64,9 @@ fn timestamp(secs: i64) -> Result<chrono::NaiveDateTime, UploadError> {
 /// What the HTTP request says about an upload beyond its rows.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Envelope<'a> {
+    /// Which door it came through, for metrics: `protobuf`, `generic`, `ttn`, `json`,
+    /// `json_insert`.
+    pub door: &'static str,
     /// The body exactly as received: hashed into the receipt, sized for the quota.
     pub body: &'a [u8],
     /// The device's `Loam-Locator`, when it sent one.
@@ -125,13 +128,74 @@ fn within_retention(
 }
 
 /// Checks, stores and announces an upload; returns the signed receipt when it carried a
-/// locator.
+/// locator. Counts the outcome in the metrics (`loam_uploads_stored_total`, `loam_upload_rows_total`,
+/// `loam_rows_stored_total`, `loam_upload_rejections_total`).
 pub(crate) async fn store(
     ingest: &Ingest<'_>,
     caller: &Caller,
     upload: Upload,
     envelope: Envelope<'_>,
 ) -> Result<Option<String>, UploadError> {
+    let door = envelope.door;
+    let tables = rows_by_table(&upload);
+    let outcome = store_counted(ingest, caller, upload, envelope).await;
+    let metrics = loam_metrics::global();
+    match &outcome {
+        Ok((_, new_rows)) => {
+            metrics
+                .uploads_stored
+                .get_or_create(&loam_metrics::DoorLabels { door })
+                .inc();
+            for (table, rows) in tables {
+                if rows > 0 {
+                    metrics
+                        .upload_rows
+                        .get_or_create(&loam_metrics::RowLabels { door, table })
+                        .inc_by(rows);
+                }
+            }
+            metrics
+                .rows_new
+                .get_or_create(&loam_metrics::DoorLabels { door })
+                .inc_by(*new_rows);
+        }
+        Err(err) => refused(door, err),
+    }
+    outcome.map(|(receipt, _)| receipt)
+}
+
+/// Counts a refused upload (also one that could not be decoded) by door and error code.
+pub(crate) fn refused(door: &'static str, err: &UploadError) {
+    let reason = match err {
+        UploadError::UnknownTarget(_) => "unknown_target",
+        UploadError::Api(err) => err.code(),
+    };
+    loam_metrics::global().upload_refused(door, reason);
+}
+
+/// How many rows of each table an upload holds.
+fn rows_by_table(upload: &Upload) -> [(&'static str, u64); 3] {
+    let mut counts = [("power", 0), ("teros", 0), ("sensor", 0)];
+    for row in &upload.rows {
+        let slot = match row.data {
+            loam_readings::RowData::Power { .. } => 0,
+            loam_readings::RowData::Teros { .. } => 1,
+            loam_readings::RowData::Sensor { .. } => 2,
+        };
+        if let Some((_, n)) = counts.get_mut(slot) {
+            *n += 1;
+        }
+    }
+    counts
+}
+
+/// The upload path itself: the receipt and how many rows were new.
+async fn store_counted(
+    ingest: &Ingest<'_>,
+    caller: &Caller,
+    upload: Upload,
+    envelope: Envelope<'_>,
+) -> Result<(Option<String>, u64), UploadError> {
     loam_ingest::check_timestamps(&upload, chrono::Utc::now().timestamp())?;
     within_retention(ingest.raw_since, &upload)?;
     authorize(caller, &upload)?;
@@ -168,7 +232,7 @@ pub(crate) async fn store(
         .await?;
     let stored = match stored {
         Ok(stored) => stored,
-        Err(err) => return Err(refused(err)),
+        Err(err) => return Err(refusal(err)),
     };
     tracing::debug!(new_rows = stored.new_rows, "upload stored");
     let events: Vec<_> = upload
@@ -180,7 +244,10 @@ pub(crate) async fn store(
     if !stored.replayed {
         ingest.live.publish(&events);
     }
-    Ok(stored.receipt)
+    Ok((
+        stored.receipt,
+        u64::try_from(stored.new_rows).unwrap_or_default(),
+    ))
 }
 
 /// The logger an upload is attributed to (the key's, or the one logger its rows name), its
@@ -244,7 +311,7 @@ fn claim(
 }
 
 /// Maps a refused upload onto its answer.
-fn refused(err: StoreError) -> UploadError {
+fn refusal(err: StoreError) -> UploadError {
     match err {
         StoreError::UnknownCell(id) => UploadError::UnknownTarget(format!("cell {id} does not exist")),
         StoreError::UnknownLogger(id) => {

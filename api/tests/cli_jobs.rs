@@ -107,7 +107,7 @@ async fn import_then_export_from_the_command_line(backend: Backend) {
             &logger,
         ],
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("line 3: current \"lots\" is not a number"),

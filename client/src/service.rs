@@ -1,4 +1,4 @@
-//! The service itself: health, readiness, and its own documentation.
+//! The service itself: health, readiness, metrics, and its own documentation.
 
 use loam_schemas::health::{EntsHealth, Liveness, Readiness};
 
@@ -9,6 +9,9 @@ operations! {
     GET "/healthz" => fn healthz() -> json Liveness;
     /// Whether the database (and Redis, when configured) answer; 503 lists what does not.
     GET "/readyz" => fn readyz() -> json Readiness;
+    /// Prometheus metrics (text format): what the server counted, for a quick look without a
+    /// Prometheus.
+    GET "/metrics" => fn metrics() -> text;
     /// The OpenAPI document this client is checked against.
     GET "/api/openapi.json" => fn openapi() -> json serde_json::Value;
     /// The front page (HTML): what the server is and where its documentation lives.

@@ -65,6 +65,12 @@ async fn the_client_calls_every_operation(backend: Backend) {
     );
     assert_eq!(anon.healthz().await.expect("healthz").status, "ok");
     assert_eq!(anon.readyz().await.expect("readyz").status, "ok");
+    assert!(
+        anon.metrics()
+            .await
+            .expect("metrics")
+            .contains("loam_build_info")
+    );
     let spec = anon.openapi().await.expect("spec");
     assert!(spec["paths"].as_object().is_some_and(|p| p.len() > 50));
     assert!(anon.home_page().await.expect("home").contains("/api/docs"));

@@ -23,6 +23,16 @@ pub struct Config {
     #[arg(long, env = "LOAM_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 
+    /// Serve `/metrics` on this separate address (host:port) instead of `LOAM_LISTEN`, e.g. to
+    /// keep it off the public port.
+    #[arg(long, env = "LOAM_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Where `loam-worker` answers `/healthz`, `/readyz` and `/metrics` (host:port); unset, the
+    /// worker opens no port. `loam-worker healthcheck` probes it.
+    #[arg(long, env = "LOAM_WORKER_LISTEN")]
+    pub worker_listen: Option<SocketAddr>,
+
     /// Directory for Loam's own files: the SQLite database, the generated JWT secret, artifacts.
     #[arg(long, env = "LOAM_DATA_DIR", default_value = "./loam-data")]
     pub data_dir: PathBuf,

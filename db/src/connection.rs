@@ -1,6 +1,7 @@
 //! Connections, the pool, and the one way async code reaches the database: [`Db::run`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -84,6 +85,44 @@ pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
     deadline: Option<Duration>,
+    waiting: std::sync::Arc<AtomicU32>,
+}
+
+/// The pool at one moment, for metrics: a pool that is always full with callers waiting is the
+/// first sign the database (or `LOAM_DB_POOL_SIZE`) is the bottleneck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections checked out.
+    pub in_use: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+    /// Callers waiting for a connection.
+    pub waiting: u32,
+}
+
+/// Transient write conflicts retried since the process started.
+static WRITE_RETRIES: AtomicU64 = AtomicU64::new(0);
+
+/// How many transient write conflicts (deadlock, serialization failure, SQLite busy) were
+/// retried since the process started: a rising rate means writers contend.
+pub fn write_retries() -> u64 {
+    WRITE_RETRIES.load(Ordering::Relaxed)
+}
+
+/// Counts a caller as waiting for a connection until dropped.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    fn start(counter: &'a AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -153,6 +192,7 @@ impl Db {
             pool,
             backend,
             deadline: None,
+            waiting: std::sync::Arc::default(),
         })
     }
 
@@ -179,10 +219,14 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let waiting = std::sync::Arc::clone(&self.waiting);
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get()?;
+            let mut conn = {
+                let _waiting = Waiting::start(&waiting);
+                pool.get()?
+            };
             work(&mut conn)
         });
         let finished = match self.deadline {
@@ -196,6 +240,16 @@ impl Db {
             None => task.await,
         };
         finished.map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// The pool right now (for `/metrics`).
+    pub fn pool_stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        PoolStats {
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            idle: state.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// Answers whether the database is reachable right now (for `/readyz`).
@@ -266,6 +320,7 @@ pub(crate) fn retrying<T>(mut work: impl FnMut() -> Result<T, DbError>) -> Resul
         attempt += 1;
         match work() {
             Err(err) if err.is_transient() && attempt < ATTEMPTS => {
+                WRITE_RETRIES.fetch_add(1, Ordering::Relaxed);
                 let ceiling = 4u64 << attempt.min(6);
                 let pause = Duration::from_millis(1 + rand::random_range(0..ceiling));
                 tracing::debug!(error = %err, attempt, ?pause, "transient write conflict; retrying");

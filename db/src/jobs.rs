@@ -242,6 +242,23 @@ pub fn state_of(conn: &mut DbConn, id: &str) -> Result<Option<String>, DbError> 
         .optional()?)
 }
 
+/// Jobs queued and running now, and when the oldest queued one was queued (for `/metrics`).
+pub fn queue_counts(conn: &mut DbConn) -> Result<(i64, i64, Option<NaiveDateTime>), DbError> {
+    let queued = jobs::table
+        .filter(jobs::state.eq("queued"))
+        .count()
+        .get_result(conn)?;
+    let running = jobs::table
+        .filter(jobs::state.eq("running"))
+        .count()
+        .get_result(conn)?;
+    let oldest = jobs::table
+        .filter(jobs::state.eq("queued"))
+        .select(diesel::dsl::min(jobs::created_at))
+        .first::<Option<NaiveDateTime>>(conn)?;
+    Ok((queued, running, oldest))
+}
+
 /// Ids of jobs some runner is working on now: a test's server must leave none behind (their
 /// writes would land after the test's assertions, or in the next test's way).
 pub fn running_ids(conn: &mut DbConn) -> Result<Vec<String>, DbError> {

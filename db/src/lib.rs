@@ -33,7 +33,7 @@ pub mod units;
 pub mod users;
 pub mod writes;
 
-pub use connection::{Backend, Db, DbConn, write_transaction};
+pub use connection::{Backend, Db, DbConn, PoolStats, write_retries, write_transaction};
 pub use error::DbError;
 pub use open::open;
 pub mod testing;

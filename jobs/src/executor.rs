@@ -96,7 +96,10 @@ impl Executor {
             self.stop.clone(),
             observer,
         );
-        let result = match serde_json::from_str::<Payload>(&job.payload) {
+        let started = std::time::Instant::now();
+        let payload = serde_json::from_str::<Payload>(&job.payload);
+        let kind = payload.as_ref().map_or("unreadable", Payload::kind);
+        let result = match payload {
             Err(e) => Err(JobError::Permanent(format!("unreadable payload: {e}"))),
             Ok(Payload::ExportCells(p)) => p.run(&mut ctx).await,
             Ok(Payload::Export(p)) => p.run(&mut ctx).await,
@@ -110,6 +113,15 @@ impl Executor {
         }
         let now = loam_db::now();
         let id = job.id.clone();
+        let state = match &result {
+            Ok(_) => "succeeded",
+            Err(JobError::Permanent(_)) => "failed",
+            Err(JobError::Transient(_)) if job.attempts < MAX_ATTEMPTS => "retried",
+            Err(JobError::Transient(_)) => "failed",
+            Err(JobError::Cancelled) => "cancelled",
+            Err(JobError::Interrupted) => "interrupted",
+        };
+        loam_metrics::global().job_attempt(kind, state, started.elapsed().as_secs_f64());
         let (outcome, recorded) = match result {
             Ok(value) => {
                 tracing::info!("job succeeded");

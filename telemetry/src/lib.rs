@@ -1,5 +1,8 @@
 //! Process plumbing shared by `loam` and `loam-worker`: log output (readable text by default,
-//! JSON lines with `LOAM_LOG_FORMAT=json`) and the shutdown signal.
+//! JSON lines with `LOAM_LOG_FORMAT=json`), the shutdown signal, and the probes behind
+//! `/readyz` and `/metrics`.
+
+pub mod probes;
 
 use std::io::IsTerminal;
 

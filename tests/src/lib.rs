@@ -660,6 +660,53 @@ impl TestApp {
     }
 }
 
+/// Reads a `/metrics` answer with a Prometheus text-format parser, failing the test when a
+/// sample line is not in the exposition format (a line the parser skipped).
+pub fn scrape(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition format");
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line
+            .split(['{', ' '])
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == name || s.metric.starts_with(name)),
+            "a sample line the parser did not read: {line:?}"
+        );
+    }
+    scrape
+}
+
+/// The value of the counter or gauge `name` whose labels include `labels`; `None` when absent.
+pub fn sample(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .find_map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
 /// Polls `probe` until it returns true or `seconds` pass; for effects that take a moment.
 pub async fn eventually<F, Fut>(seconds: u64, mut probe: F) -> bool
 where

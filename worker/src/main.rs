@@ -15,6 +15,17 @@ use loam_config::Config;
 struct Cli {
     #[command(flatten)]
     config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Take and run jobs (the default).
+    Run,
+    /// Exit 0 when this worker's LOAM_WORKER_LISTEN answers `GET /readyz` (for container
+    /// healthchecks), 1 otherwise.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -28,10 +39,75 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&err.into()),
     };
-    match runtime.block_on(run(cli.config)) {
+    let work = async {
+        match cli.command.unwrap_or(Command::Run) {
+            Command::Run => run(cli.config).await,
+            Command::Healthcheck => healthcheck(&cli.config).await,
+        }
+    };
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
     }
+}
+
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let listen = config.worker_listen.context(
+        "LOAM_WORKER_LISTEN is not set: the worker answers health checks only on that address",
+    )?;
+    loam_telemetry::probes::http_ok(listen, "/readyz")
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+/// Answers `/healthz` (the process runs), `/readyz` (database and Redis answer) and `/metrics`
+/// on `LOAM_WORKER_LISTEN`, for orchestrators and Prometheus.
+async fn serve_health(
+    addr: std::net::SocketAddr,
+    db: loam_db::Db,
+    redis: redis::Client,
+) -> anyhow::Result<()> {
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (LOAM_WORKER_LISTEN)"))?;
+    let ready = {
+        let (db, redis) = (db.clone(), redis.clone());
+        move || {
+            let (db, redis) = (db.clone(), redis.clone());
+            async move {
+                let body = loam_telemetry::probes::readiness(&db, Some(&redis)).await;
+                let status = if body.status == "ok" {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, axum::Json(body))
+            }
+        }
+    };
+    let metrics = move || {
+        let (db, redis) = (db.clone(), redis.clone());
+        async move {
+            let text = loam_telemetry::probes::metrics(&db, Some(&redis)).await;
+            ([(header::CONTENT_TYPE, loam_metrics::CONTENT_TYPE)], text)
+        }
+    };
+    let app = axum::Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics));
+    tracing::info!(%addr, "health and metrics on http://{addr}/");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the health listener stopped");
+        }
+    });
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
@@ -41,6 +117,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )?;
     let redis = redis::Client::open(redis_url).context("REDIS_URL is not a valid Redis URL")?;
     let db = loam_db::open(&config).await?;
+    if let Some(addr) = config.worker_listen {
+        serve_health(addr, db.clone(), redis.clone()).await?;
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let settings = loam_jobs::Settings::from_config(&config);
     let executor = loam_jobs::Executor::new(db, settings, stop, "api→worker");
@@ -64,5 +143,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 fn fail(err: &anyhow::Error) -> ExitCode {
     eprintln!("loam-worker: error: {err:#}");
-    ExitCode::from(2)
+    // 1, not 2: Docker reserves 2 for healthchecks, and shells read 2 as a usage error.
+    ExitCode::from(1)
 }

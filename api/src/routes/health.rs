@@ -1,17 +1,15 @@
 //! Liveness, readiness and the ENTS health check.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use loam_schemas::errors::ErrorResponse;
 use loam_schemas::health::{ENTS_HEALTH_BODY, EntsHealth, Liveness, Readiness};
 
-use crate::state::AppState;
+use crate::error::ApiError;
 
-/// How long readiness waits for each dependency before calling it down.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::state::AppState;
 
 /// ENTS's health check, byte for byte (its own tests compare the bytes).
 #[utoipa::path(get, path = "/api/", tag = "health",
@@ -39,33 +37,8 @@ pub(crate) async fn healthz() -> Json<Liveness> {
         (status = 503, description = "A dependency is down", body = Readiness),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    // Both probed at once, each bounded: the answer comes within the probe timeout even when a
-    // dependency is frozen (accepting connections but never answering).
-    let database = async {
-        match tokio::time::timeout(PROBE_TIMEOUT, state.db().ping(PROBE_TIMEOUT)).await {
-            Ok(Ok(())) => Probe::Ok,
-            Ok(Err(err)) => Probe::Down(err.to_string()),
-            Err(_) => Probe::Silent,
-        }
-    };
-    let redis = async {
-        match state.redis() {
-            None => None,
-            Some(client) => Some(ping_redis(client).await),
-        }
-    };
-    let (database, redis) = tokio::join!(database, redis);
-    database.log("the database");
-    if let Some(redis) = &redis {
-        redis.log("redis");
-    }
-    let healthy = database.is_ok() && redis.as_ref().is_none_or(Probe::is_ok);
-    let body = Readiness {
-        status: if healthy { "ok" } else { "unavailable" }.into(),
-        database: database.word().into(),
-        redis: redis.as_ref().map_or("not configured", Probe::word).into(),
-    };
-    let status = if healthy {
+    let body = loam_telemetry::probes::readiness(state.db(), state.redis()).await;
+    let status = if body.status == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -73,46 +46,25 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
     (status, Json(body))
 }
 
-/// What a dependency's probe found; the error text goes to the log, never to the caller.
-enum Probe {
-    Ok,
-    Down(String),
-    Silent,
+/// Prometheus metrics in the text format (0.0.4): requests, uploads, commits, jobs, the
+/// database pool, Redis. The README lists the names. With `LOAM_METRICS_LISTEN` set they are
+/// served only there, and this answers 404.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "The metrics", content_type = "text/plain", body = String),
+        (status = 404, description = "Served on LOAM_METRICS_LISTEN instead", body = ErrorResponse),
+    ))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    if state.config().metrics_listen.is_some() {
+        return Err(ApiError::NotFound(
+            "metrics are served on LOAM_METRICS_LISTEN".into(),
+        ));
+    }
+    Ok(metrics_answer(&state).await)
 }
 
-impl Probe {
-    fn is_ok(&self) -> bool {
-        matches!(self, Probe::Ok)
-    }
-
-    fn word(&self) -> &'static str {
-        match self {
-            Probe::Ok => "ok",
-            Probe::Down(_) => "down",
-            Probe::Silent => "not responding",
-        }
-    }
-
-    fn log(&self, what: &str) {
-        match self {
-            Probe::Ok => {}
-            Probe::Down(err) => tracing::warn!(error = %err, "readiness: {what} is down"),
-            Probe::Silent => tracing::warn!(
-                "readiness: {what} did not answer within {} s",
-                PROBE_TIMEOUT.as_secs()
-            ),
-        }
-    }
-}
-
-async fn ping_redis(client: &redis::Client) -> Probe {
-    let probe = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
-    };
-    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-        Ok(Ok(_)) => Probe::Ok,
-        Ok(Err(err)) => Probe::Down(err.to_string()),
-        Err(_) => Probe::Silent,
-    }
+/// The metrics answer itself (also served on `LOAM_METRICS_LISTEN`).
+pub(crate) async fn metrics_answer(state: &AppState) -> impl IntoResponse + use<> {
+    let text = loam_telemetry::probes::metrics(state.db(), state.redis()).await;
+    ([(header::CONTENT_TYPE, loam_metrics::CONTENT_TYPE)], text)
 }

@@ -29,14 +29,11 @@ async fn store_one_row(state: &AppState, caller: &Caller, row: Row) -> Result<()
         events: Vec::new(),
     };
     // The JSON inserts carry no locator: one slot each for an enrolled logger, no receipt.
-    match uploads::store(
-        &state.ingest(),
-        caller,
-        upload,
-        uploads::Envelope::default(),
-    )
-    .await
-    {
+    let envelope = uploads::Envelope {
+        door: "json_insert",
+        ..uploads::Envelope::default()
+    };
+    match uploads::store(&state.ingest(), caller, upload, envelope).await {
         Ok(_) => Ok(()),
         Err(UploadError::UnknownTarget(why)) => Err(ApiError::NotFound(why)),
         Err(UploadError::Api(err)) => Err(err),

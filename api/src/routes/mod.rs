@@ -33,6 +33,7 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .public(routes!(health::ents_health))
         .public(routes!(health::healthz))
         .public(routes!(health::readyz))
+        .public(routes!(health::metrics))
         .public(routes!(cells::list_cell_ids, cells::post_cell_ids_noop))
         .person_or_key(routes!(cells::list_cells))
         .dashboard_write(routes!(cells::create_cell))

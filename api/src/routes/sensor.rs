@@ -44,19 +44,27 @@ async fn answer(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
-    body: &[u8],
+    (body, source): (&[u8], &'static str),
     upload: Result<Upload, loam_ingest::DecodeError>,
 ) -> Response {
+    let refused = |err: UploadError| {
+        uploads::refused(source, &err);
+        ApiError::from(err).into_response()
+    };
     let locator = match uploads::locator(headers) {
         Ok(locator) => locator,
-        Err(err) => return err.into_response(),
+        Err(err) => return refused(err.into()),
     };
     let upload = match upload {
         Ok(upload) => upload,
-        Err(err) => return ApiError::from(UploadError::from(err)).into_response(),
+        Err(err) => return refused(err.into()),
     };
     let door = upload.door;
-    let envelope = uploads::Envelope { body, locator };
+    let envelope = uploads::Envelope {
+        door: source,
+        body,
+        locator,
+    };
     match (
         uploads::store(&state.ingest(), caller, upload, envelope).await,
         door,
@@ -122,12 +130,12 @@ pub(crate) async fn upload_sensor(
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
                 == Some("2");
-            let upload = if generic {
-                loam_ingest::decode_generic(&body)
+            let (upload, source) = if generic {
+                (loam_ingest::decode_generic(&body), "generic")
             } else {
-                loam_ingest::decode_legacy(&body)
+                (loam_ingest::decode_legacy(&body), "protobuf")
             };
-            answer(&state, &caller, &headers, &body, upload).await
+            answer(&state, &caller, &headers, (&body, source), upload).await
         }
         "application/json" => {
             let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -140,7 +148,7 @@ pub(crate) async fn upload_sensor(
                         &state,
                         &caller,
                         &headers,
-                        &body,
+                        (&body, "ttn"),
                         loam_ingest::decode_legacy(&bytes),
                     )
                     .await
@@ -150,7 +158,7 @@ pub(crate) async fn upload_sensor(
                         &state,
                         &caller,
                         &headers,
-                        &body,
+                        (&body, "ttn"),
                         loam_ingest::decode_generic(&bytes),
                     )
                     .await
@@ -160,7 +168,11 @@ pub(crate) async fn upload_sensor(
                     text(StatusCode::OK, "Missing uplink_message or f_port.")
                 }
                 Ok(Uplink::UnknownPort) => text(StatusCode::NOT_FOUND, "f_port not recognized."),
-                Err(err) => ApiError::from(UploadError::from(err)).into_response(),
+                Err(err) => {
+                    let err = UploadError::from(err);
+                    uploads::refused("ttn", &err);
+                    ApiError::from(err).into_response()
+                }
             }
         }
         _ => ApiError::UnsupportedMediaType(
@@ -202,7 +214,7 @@ pub(crate) async fn upload_sensor_json(
         &state,
         &caller,
         &headers,
-        &body,
+        (&body, "json"),
         loam_ingest::decode_json(&value),
     )
     .await

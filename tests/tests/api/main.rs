@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod live;
 mod members;
+mod metrics;
 mod oidc;
 mod opendata;
 mod readiness;
