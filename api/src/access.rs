@@ -128,14 +128,51 @@ pub(crate) async fn cell(
     }
 }
 
+/// Whether a logger's own device key counts as reaching it (enrolment, firmware checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnKey {
+    /// Only its owner (and admins).
+    No,
+    /// Its owner, admins, or the logger's own device key.
+    Yes,
+}
+
+/// The logger, if the caller owns it ([`owns`]; admins any) or, with [`OwnKey::Yes`], is that
+/// logger's own device key; otherwise 404, exactly as for one that does not exist.
+pub(crate) async fn logger(
+    gate: &Gate<'_>,
+    caller: &Caller,
+    id: u32,
+    own_key: OwnKey,
+) -> Result<loam_db::models::Logger, ApiError> {
+    let not_found = || ApiError::NotFound("Logger not found".into());
+    let id = i32::try_from(id).map_err(|_| not_found())?;
+    let logger = gate.db.run(move |c| loam_db::loggers::find(c, id)).await?;
+    let allowed = |l: &loam_db::models::Logger| match caller {
+        Caller::Device(d) if own_key == OwnKey::Yes => d.logger_id == l.id,
+        other => owns(other, l.user_id.as_deref()),
+    };
+    match logger {
+        Some(l) if allowed(&l) => Ok(l),
+        _ => Err(not_found()),
+    }
+}
+
 /// Which cells a listing shows this caller.
 pub(crate) fn visibility(gate: &Gate<'_>, caller: &Caller) -> Visibility {
-    if gate.compat {
+    listing(caller, gate.compat)
+}
+
+/// The listing rule, without the database: exactly the cells [`decide`] lets this caller read
+/// (a test checks the two agree for every caller, cell and mode).
+fn listing(caller: &Caller, compat: bool) -> Visibility {
+    if compat {
         return Visibility::All;
     }
     match caller {
         Caller::Person(p) if p.is_admin => Visibility::All,
         Caller::Person(p) => Visibility::PublicOrMember(p.user_id.clone()),
+        Caller::Device(d) if d.scopes.contains(&Scope::Read) && d.owner_is_admin => Visibility::All,
         Caller::Device(d) if d.scopes.contains(&Scope::Read) => {
             Visibility::PublicOrMember(d.owner_id.clone())
         }
@@ -157,7 +194,7 @@ mod tests {
     use crate::caller::{Device, Person};
 
     /// The callers the rules tell apart.
-    fn callers() -> [(&'static str, Caller); 7] {
+    fn callers() -> [(&'static str, Caller); 9] {
         let person = |is_admin| {
             Caller::Person(Person {
                 user_id: "u".into(),
@@ -182,6 +219,8 @@ mod tests {
             ("device ingest", device(&[Scope::Ingest], false)),
             ("device both", device(&[Scope::Read, Scope::Ingest], false)),
             ("admin's device", device(&[Scope::Ingest], true)),
+            ("admin's read device", device(&[Scope::Read], true)),
+            ("firmware device", device(&[Scope::Firmware], false)),
         ]
     }
 
@@ -206,7 +245,7 @@ mod tests {
 
     /// Every decision, one line per caller and mode: for each cell (missing, private, shared,
     /// public) the answers to read, write, dashboard write. A allow, N 404, U 401.
-    const TABLE: [(&str, bool, &str); 14] = [
+    const TABLE: [(&str, bool, &str); 18] = [
         // (caller, compat, "missing private shared public")
         ("anonymous", false, "UUU      UUU      UUU      AUU"),
         ("anonymous", true, "NUN      AUA      AUA      AUA"),
@@ -222,6 +261,18 @@ mod tests {
         ("device both", true, "NNN      ANN      AAA      ANN"),
         ("admin's device", false, "NNN      NAA      NAA      AAA"),
         ("admin's device", true, "NNN      AAA      AAA      AAA"),
+        (
+            "admin's read device",
+            false,
+            "NNN      ANN      ANN      ANN",
+        ),
+        (
+            "admin's read device",
+            true,
+            "NNN      ANN      ANN      ANN",
+        ),
+        ("firmware device", false, "NNN      NNN      NNN      ANN"),
+        ("firmware device", true, "NNN      ANN      ANN      ANN"),
     ];
 
     #[test]
@@ -252,5 +303,29 @@ mod tests {
             }
         }
         assert_eq!(checked, callers().len() * 2 * CELLS.len() * NEEDS.len());
+    }
+
+    #[test]
+    fn listings_show_exactly_the_cells_the_caller_may_read() {
+        let listed = |v: &Visibility, cell: CellFacts| match v {
+            Visibility::All => true,
+            Visibility::PublicOnly => cell.public,
+            Visibility::PublicOrMember(_) => cell.public || cell.member,
+            Visibility::MemberOnly(_) => cell.member,
+        };
+        for (name, caller) in callers() {
+            for compat in [false, true] {
+                let visibility = listing(&caller, compat);
+                for cell in CELLS.iter().flatten() {
+                    let readable =
+                        decide(&caller, Some(*cell), Need::Read, compat) == Decision::Allow;
+                    assert_eq!(
+                        listed(&visibility, *cell),
+                        readable,
+                        "{name}, compat {compat}, {cell:?}"
+                    );
+                }
+            }
+        }
     }
 }

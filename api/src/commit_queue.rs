@@ -149,11 +149,7 @@ async fn commit(db: &loam_db::Db, batch: Vec<Pending>) {
         Err(err) => {
             tracing::warn!(error = %err, size = replies.len(), "a group commit failed; its uploads are refused");
             for reply in replies {
-                let why = match &err {
-                    loam_db::DbError::Contention(why) => loam_db::DbError::Contention(why.clone()),
-                    other => loam_db::DbError::Unavailable(other.to_string()),
-                };
-                let _ = reply.send(Err(StoreError::Db(why)));
+                let _ = reply.send(Err(StoreError::Db(err.duplicate())));
             }
         }
     }

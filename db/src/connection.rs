@@ -262,11 +262,6 @@ impl Db {
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
     }
-
-    /// Applies pending migrations; safe to call from several replicas at once.
-    pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
-        self.run(crate::migrate::run_pending).await
-    }
 }
 
 /// Runs `work` in a write transaction. On SQLite it takes the write lock up front

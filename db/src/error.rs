@@ -51,6 +51,32 @@ pub enum DbError {
     Aborted(String),
 }
 
+impl DbError {
+    /// The same failure again, for every upload of a batch that failed together: each keeps its
+    /// meaning (an outage stays 503, a bug stays 500); only a driver error's cause, which cannot
+    /// be copied, travels as its text.
+    pub fn duplicate(&self) -> DbError {
+        match self {
+            DbError::Unavailable(why) => DbError::Unavailable(why.clone()),
+            DbError::Contention(why) => DbError::Contention(why.clone()),
+            DbError::NotFound => DbError::NotFound,
+            DbError::UniqueViolation { constraint } => DbError::UniqueViolation {
+                constraint: constraint.clone(),
+            },
+            DbError::ForeignKeyViolation { constraint } => DbError::ForeignKeyViolation {
+                constraint: constraint.clone(),
+            },
+            DbError::UnknownTag(id) => DbError::UnknownTag(*id),
+            DbError::UnknownUser(id) => DbError::UnknownUser(id.clone()),
+            DbError::MissingPartition(month) => DbError::MissingPartition(month.clone()),
+            DbError::Migration(why) => DbError::Migration(why.clone()),
+            DbError::Query(err) => DbError::Task(err.to_string()),
+            DbError::Task(why) => DbError::Task(why.clone()),
+            DbError::Aborted(why) => DbError::Aborted(why.clone()),
+        }
+    }
+}
+
 impl From<DieselError> for DbError {
     fn from(err: DieselError) -> Self {
         match err {

@@ -163,7 +163,7 @@ fn echo(err: &StoreError) -> StoreError {
             expiry: *expiry,
         },
         StoreError::QuotaExpired(expiry) => StoreError::QuotaExpired(*expiry),
-        StoreError::Db(err) => StoreError::Db(DbError::Unavailable(err.to_string())),
+        StoreError::Db(err) => StoreError::Db(err.duplicate()),
     }
 }
 

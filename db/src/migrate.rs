@@ -3,7 +3,8 @@
 use diesel::connection::SimpleConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::{DbConn, DbError};
+use crate::connection::{Db, DbConn};
+use crate::error::DbError;
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -27,4 +28,11 @@ pub(crate) fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
 
 fn versions(list: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     list.into_iter().map(|v| v.to_string()).collect()
+}
+
+impl Db {
+    /// Applies pending migrations; safe to call from several replicas at once.
+    pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
+        self.run(run_pending).await
+    }
 }

@@ -9,7 +9,7 @@ use loam_db::Db;
 use rand::Rng;
 use tokio::sync::watch;
 
-use crate::JobError;
+use crate::error::JobError;
 
 /// How often progress is written to the record at most (the last report is always written).
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -22,7 +22,7 @@ pub struct Settings {
     /// How long they are kept.
     pub artifact_ttl: Duration,
     /// The Things Network's API, when upstream sync is configured.
-    pub ttn: Option<crate::ttn::TtnTarget>,
+    pub ttn: Option<crate::ttn_api::TtnTarget>,
     /// Days of raw rows kept (`LOAM_RAW_RETENTION_DAYS`); imports add to the rollups of older
     /// days instead of rebuilding them from rows that are gone.
     pub raw_retention_days: Option<u32>,
@@ -32,7 +32,7 @@ impl Settings {
     /// Settings from the configuration.
     pub fn from_config(config: &loam_config::Config) -> Self {
         let ttn = match (&config.ttn_app_id, &config.ttn_api_key) {
-            (Some(app), Some(key)) if !app.is_empty() => Some(crate::ttn::TtnTarget::new(
+            (Some(app), Some(key)) if !app.is_empty() => Some(crate::ttn_api::TtnTarget::new(
                 &config.ttn_api_url,
                 app.clone(),
                 key.clone(),

@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::context::{JobContext, Observer, Settings};
-use crate::{JobError, Payload};
+use crate::error::JobError;
+use crate::payload::Payload;
 
 /// Attempts before a transiently failing job is recorded as failed. Counted in Loam's record,
 /// because apalis-redis retries up to a fixed 25 whatever it is told.
@@ -99,6 +100,7 @@ impl Executor {
         let started = std::time::Instant::now();
         let payload = serde_json::from_str::<Payload>(&job.payload);
         let kind = payload.as_ref().map_or("unreadable", Payload::kind);
+        let scrubbed = payload.as_ref().ok().and_then(Payload::scrubbed);
         let result = match payload {
             Err(e) => Err(JobError::Permanent(format!("unreadable payload: {e}"))),
             Ok(Payload::ExportCells(p)) => p.run(&mut ctx).await,
@@ -122,6 +124,20 @@ impl Executor {
             Err(JobError::Interrupted) => "interrupted",
         };
         loam_metrics::global().job_attempt(kind, state, started.elapsed().as_secs_f64());
+        // An ended job keeps no secret in its record (a retry still needs it).
+        if let (Some(scrubbed), "succeeded" | "failed") = (scrubbed, state) {
+            let (id, text) = (
+                job.id.clone(),
+                serde_json::to_string(&scrubbed).unwrap_or_default(),
+            );
+            if let Err(e) = self
+                .db
+                .run(move |c| loam_db::jobs::set_payload(c, &id, &text))
+                .await
+            {
+                tracing::error!(error = %e, "could not scrub the job's payload");
+            }
+        }
         let (outcome, recorded) = match result {
             Ok(value) => {
                 tracing::info!("job succeeded");
@@ -143,7 +159,7 @@ impl Executor {
                 (Outcome::Done, r)
             }
             Err(err @ JobError::Transient(_)) if job.attempts < MAX_ATTEMPTS => {
-                let why = err.to_string();
+                let why = crate::error::chain(&err);
                 let delay = backoff(job.attempts);
                 tracing::warn!(error = %why, retry_in_secs = delay.as_secs(), "job failed, will retry");
                 let after = now + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -155,7 +171,7 @@ impl Executor {
                 (Outcome::Retry(delay), r.map(|_| ()))
             }
             Err(err @ JobError::Transient(_)) => {
-                let why = err.to_string();
+                let why = crate::error::chain(&err);
                 tracing::warn!(error = %why, "job failed, giving up");
                 let why = format!("gave up after {} attempts: {why}", job.attempts);
                 let r = self

@@ -14,7 +14,8 @@ use chrono::NaiveDateTime;
 use loam_db::import::ImportRow;
 use serde::{Deserialize, Serialize};
 
-use crate::{JobContext, JobError};
+use crate::context::JobContext;
+use crate::error::JobError;
 
 /// The header the importer reads.
 pub const HEADER: &str =
@@ -159,7 +160,7 @@ impl ImportCsv {
 
 /// Stores an uploaded file (synced to disk, so an accepted upload survives a crash) where its
 /// import job will read it; returns the name to put in [`ImportCsv::file`].
-pub async fn stage(settings: &crate::Settings, bytes: Vec<u8>) -> std::io::Result<String> {
+pub async fn stage(settings: &crate::context::Settings, bytes: Vec<u8>) -> std::io::Result<String> {
     let incoming = settings.incoming();
     let name = format!("{}.csv", ulid::Ulid::new());
     let path = incoming.join(&name);
@@ -176,7 +177,7 @@ pub async fn stage(settings: &crate::Settings, bytes: Vec<u8>) -> std::io::Resul
 }
 
 /// Removes a staged file whose job could not be queued.
-pub async fn unstage(settings: &crate::Settings, name: &str) {
+pub async fn unstage(settings: &crate::context::Settings, name: &str) {
     remove(&settings.incoming().join(name)).await;
 }
 

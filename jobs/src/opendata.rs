@@ -5,8 +5,9 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+use crate::context::JobContext;
+use crate::error::JobError;
 use crate::export::ExportZip;
-use crate::{JobContext, JobError};
 
 /// One month's export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

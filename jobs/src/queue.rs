@@ -15,7 +15,7 @@ use loam_db::jobs::Job;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::Payload;
+use crate::payload::Payload;
 
 /// How long a submission waits for Redis before answering that the queue is unavailable.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -193,7 +193,7 @@ pub fn queue_name(config: &loam_config::Config) -> String {
 /// the record is written already `running`, so no runner or worker takes it, then executed.
 /// Returns the final record.
 pub async fn run_here(
-    executor: &crate::Executor,
+    executor: &crate::executor::Executor,
     payload: Payload,
     request_id: String,
     observer: Option<crate::context::Observer>,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use loam_db::Db;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::Executor;
+use crate::executor::Executor;
 
 /// How often an idle runner looks for due work (retries wake it this way).
 const IDLE_POLL: Duration = Duration::from_millis(500);

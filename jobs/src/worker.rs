@@ -17,7 +17,8 @@ use apalis_redis::RedisStorage;
 use rand::Rng;
 use tokio::sync::watch;
 
-use crate::{Executor, JobQueue, Outcome, QueuedJob};
+use crate::executor::{Executor, Outcome};
+use crate::queue::{JobQueue, QueuedJob};
 
 /// How often an idle worker asks Redis for work.
 const POLL: Duration = Duration::from_millis(250);
@@ -25,7 +26,7 @@ const POLL: Duration = Duration::from_millis(250);
 /// How a worker process is set up.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// The apalis queue (see [`crate::JobQueue::for_config`]).
+    /// The apalis queue (see [`crate::queue::JobQueue::for_config`]).
     pub queue: String,
     /// Jobs run at the same time.
     pub concurrency: usize,

@@ -15,7 +15,6 @@ use loam_schemas::errors::ErrorResponse;
 use crate::caller::{Caller, Person};
 use crate::error::ApiError;
 use crate::extract::{Ids, Valid};
-use crate::routes::loggers::owned_or_self;
 use crate::state::AppState;
 
 /// The signed answer for an enrolment as stored.
@@ -66,7 +65,8 @@ pub(crate) async fn enrol(
     Ids(id): Ids<u32>,
     Valid(body): Valid<EnrolRequest>,
 ) -> Result<Json<EnrolmentResponse>, ApiError> {
-    let logger = owned_or_self(&state, &caller, id).await?;
+    let logger =
+        crate::access::logger(&state.gate(), &caller, id, crate::access::OwnKey::Yes).await?;
     let key = body
         .public_key
         .as_deref()
@@ -114,7 +114,13 @@ pub(crate) async fn set_quota(
             "only administrators change quotas".into(),
         ));
     }
-    let logger = crate::routes::loggers::owned(&state, &Caller::Person(person), id).await?;
+    let logger = crate::access::logger(
+        &state.gate(),
+        &Caller::Person(person),
+        id,
+        crate::access::OwnKey::No,
+    )
+    .await?;
     let expiry = match body.quota_expiry {
         Some(secs) => Some(
             chrono::DateTime::from_timestamp(secs, 0)
@@ -160,7 +166,7 @@ pub(crate) async fn get_receipt(
     let id: u32 = id.parse().map_err(|_| missing())?;
     // The logger's own 404 is worded like the receipt's, so neither tells which was missing;
     // an outage stays a 503.
-    let logger = owned_or_self(&state, &caller, id)
+    let logger = crate::access::logger(&state.gate(), &caller, id, crate::access::OwnKey::Yes)
         .await
         .map_err(|e| match e {
             ApiError::NotFound(_) => missing(),

@@ -489,7 +489,8 @@ pub(crate) async fn set_logger_firmware(
     Ids(id): Ids<u32>,
     Valid(body): Valid<DesiredFirmwareRequest>,
 ) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
-    let logger = super::loggers::owned(&state, &caller, id).await?;
+    let logger =
+        crate::access::logger(&state.gate(), &caller, id, crate::access::OwnKey::No).await?;
     // A name no upload could have published is a mistake in the request, not a missing image.
     check_name(&body.name)?;
     check_version(&body.version)?;
@@ -519,7 +520,8 @@ pub(crate) async fn get_logger_firmware(
     caller: Caller,
     Ids(id): Ids<u32>,
 ) -> Result<Json<DesiredFirmwareResponse>, ApiError> {
-    let logger = super::loggers::owned_or_self(&state, &caller, id).await?;
+    let logger =
+        crate::access::logger(&state.gate(), &caller, id, crate::access::OwnKey::Yes).await?;
     let logger_id = logger.id;
     let firmware = state
         .db()

@@ -51,7 +51,7 @@ pub(crate) async fn data_availability(
     let mut readable = Vec::new();
     for id in ids {
         // Cells the caller may not read contribute nothing, exactly like unknown ones.
-        if let Ok(cell) = access::cell(&state.gate(), &caller, id, Need::Read).await {
+        if let Some(cell) = readable_or_nothing(&state, &caller, id).await? {
             readable.push(cell.id);
         }
     }
@@ -107,7 +107,7 @@ pub(crate) async fn sensor_catalog(
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| ents_error("cell_id parameter is required"))?;
     let mut entries = Vec::new();
-    if let Ok(cell) = access::cell(&state.gate(), &caller, cell_id, Need::Read).await {
+    if let Some(cell) = readable_or_nothing(&state, &caller, cell_id).await? {
         let contents = state
             .db()
             .run(move |c| loam_db::measurements::contents(c, cell.id))
@@ -218,4 +218,19 @@ pub(crate) async fn validate_equation(body: Bytes) -> Result<Json<EquationValid>
         refs: valid.refs,
         expression: valid.expression,
     }))
+}
+
+/// The cell when the caller may read it; `None` for one they may not (or that does not exist),
+/// which contributes nothing, as in ENTS. Any other failure (the database down) is an error,
+/// not an empty answer.
+async fn readable_or_nothing(
+    state: &AppState,
+    caller: &Caller,
+    id: u32,
+) -> Result<Option<loam_db::models::Cell>, ApiError> {
+    match access::cell(&state.gate(), caller, id, Need::Read).await {
+        Ok(cell) => Ok(Some(cell)),
+        Err(ApiError::NotFound(_) | ApiError::Unauthorized(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
 }

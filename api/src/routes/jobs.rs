@@ -410,7 +410,8 @@ pub(crate) async fn start_import(
         .ok_or_else(|| {
             ApiError::bad_request("missing_parameter", "logger_id (an integer) is required")
         })?;
-    let logger = super::loggers::owned(&state, &caller, logger_id).await?;
+    let logger =
+        crate::access::logger(&state.gate(), &caller, logger_id, crate::access::OwnKey::No).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_csv", "the file is not UTF-8 text"))?;
     loam_jobs::import::check_header(text)

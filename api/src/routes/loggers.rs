@@ -33,43 +33,9 @@ fn logger_response(l: Logger) -> LoggerResponse {
     }
 }
 
-fn not_found() -> ApiError {
-    ApiError::NotFound("Logger not found".into())
-}
-
 /// The logger, if the caller owns it (admins: any); otherwise 404, never a hint.
-pub(crate) async fn owned(state: &AppState, caller: &Caller, id: u32) -> Result<Logger, ApiError> {
-    reachable(state, caller, id, false).await
-}
-
-/// The logger, if the caller owns it or is that logger's own device key; otherwise 404.
-pub(crate) async fn owned_or_self(
-    state: &AppState,
-    caller: &Caller,
-    id: u32,
-) -> Result<Logger, ApiError> {
-    reachable(state, caller, id, true).await
-}
-
-async fn reachable(
-    state: &AppState,
-    caller: &Caller,
-    id: u32,
-    own_key: bool,
-) -> Result<Logger, ApiError> {
-    let id = i32::try_from(id).map_err(|_| not_found())?;
-    let logger = state
-        .db()
-        .run(move |c| loam_db::loggers::find(c, id))
-        .await?;
-    let allowed = |l: &Logger| match caller {
-        Caller::Device(d) if own_key => d.logger_id == l.id,
-        other => access::owns(other, l.user_id.as_deref()),
-    };
-    match logger {
-        Some(l) if allowed(&l) => Ok(l),
-        _ => Err(not_found()),
-    }
+async fn owned(state: &AppState, caller: &Caller, id: u32) -> Result<Logger, ApiError> {
+    access::logger(&state.gate(), caller, id, access::OwnKey::No).await
 }
 
 /// Lists the caller's loggers (admins: all; `?user=` keeps ENTS's "only mine").

@@ -236,7 +236,7 @@ pub(crate) async fn user_cells(
     person: crate::caller::Person,
     Ids(user_id): Ids<String>,
 ) -> Result<Json<UserCells>, ApiError> {
-    if !person.is_admin && person.user_id != user_id {
+    if !crate::access::owns(&crate::caller::Caller::Person(person), Some(&user_id)) {
         return Err(ApiError::NotFound("User not found".into()));
     }
     let (user, cells) = state

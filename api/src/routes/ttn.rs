@@ -50,7 +50,13 @@ pub(crate) async fn ttn_status(
     person: Person,
     Ids(id): Ids<u32>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let logger = super::loggers::owned(&state, &Caller::Person(person), id).await?;
+    let logger = crate::access::logger(
+        &state.gate(),
+        &Caller::Person(person),
+        id,
+        crate::access::OwnKey::No,
+    )
+    .await?;
     let target = target(&state)?;
     target
         .status(logger.id)
@@ -76,7 +82,13 @@ pub(crate) async fn ttn_register(
     Ids(id): Ids<u32>,
     Valid(req): Valid<TtnRegistration>,
 ) -> Result<Response, ApiError> {
-    let logger = super::loggers::owned(&state, &Caller::Person(person.clone()), id).await?;
+    let logger = crate::access::logger(
+        &state.gate(),
+        &Caller::Person(person.clone()),
+        id,
+        crate::access::OwnKey::No,
+    )
+    .await?;
     target(&state)?;
     let (Some(dev_eui), Some(join_eui), Some(app_key)) = (
         hex_exact(&req.dev_eui, 16),
@@ -116,7 +128,13 @@ pub(crate) async fn ttn_remove(
     request_id: axum::Extension<RequestId>,
     Ids(id): Ids<u32>,
 ) -> Result<Response, ApiError> {
-    let logger = super::loggers::owned(&state, &Caller::Person(person.clone()), id).await?;
+    let logger = crate::access::logger(
+        &state.gate(),
+        &Caller::Person(person.clone()),
+        id,
+        crate::access::OwnKey::No,
+    )
+    .await?;
     target(&state)?;
     let sync = TtnSync {
         logger_id: logger.id,

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
-use crate::{JobContext, JobError};
+use crate::context::JobContext;
+use crate::error::JobError;
 
 /// Rows read per page.
 const PAGE: i64 = 10_000;

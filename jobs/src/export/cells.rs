@@ -12,7 +12,8 @@ use loam_db::series::{Resample, Window};
 use loam_readings::Number;
 use serde::{Deserialize, Serialize};
 
-use crate::{JobContext, JobError};
+use crate::context::JobContext;
+use crate::error::JobError;
 
 /// What to export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,29 +1,29 @@
 //! Integration tests against the real server on a random port; each body runs on SQLite and on
 //! Postgres (see `loam_tests::backend_tests!`).
 
-mod auth;
+mod access;
+mod accounts;
+mod accounts_oidc;
 mod cells;
-mod connections;
-mod contention;
 mod devices;
 mod exports;
 mod firmware;
-mod foundation;
 mod imports;
-mod ingest;
 mod jobs;
-mod lifecycle;
-mod limits;
 mod live;
 mod members;
-mod metrics;
-mod oidc;
 mod opendata;
-mod readiness;
-mod reads;
-mod refusals;
-mod retention;
-mod security;
+mod series;
+mod series_retention;
+mod server;
+mod server_connections;
+mod server_lifecycle;
+mod server_limits;
+mod server_metrics;
+mod server_readiness;
 mod support;
 mod tags;
 mod ttn;
+mod uploads;
+mod uploads_contention;
+mod uploads_refused;

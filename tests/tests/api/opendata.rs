@@ -31,17 +31,14 @@ async fn opendata_month_is_built_then_served(backend: Backend) {
             .expect("location")
             .starts_with("/api/opendata?year=2024&month=1")
     );
-    let mut served = None;
-    for _ in 0..300 {
-        let res = app.get(url).await;
-        if res.status() == 200 {
-            served = Some(res);
-            break;
-        }
-        assert_eq!(res.status(), 202);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let res = served.expect("the month was built");
+    let built = loam_tests::eventually(30, || async {
+        let status = app.get(url).await.status();
+        assert!(status == 200 || status == 202, "{status}");
+        status == 200
+    })
+    .await;
+    assert!(built, "the month was built");
+    let res = app.get(url).await;
     assert_eq!(
         res.headers()["content-disposition"],
         "attachment; filename=\"loam-opendata-dirty-2024-01.zip\""
@@ -70,15 +67,8 @@ async fn opendata_month_is_built_then_served(backend: Backend) {
         .expect("request");
     assert_eq!(ok.status(), 200);
     assert_eq!(app.get(clean).await.status(), 202);
-    let mut status = 0;
-    for _ in 0..300 {
-        status = app.get(clean).await.status().as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, 200);
+    let built = loam_tests::eventually(30, || async { app.get(clean).await.status() == 200 }).await;
+    assert!(built, "the clean variant was built");
     assert_eq!(
         app.get("/api/opendata?year=2024&month=1&variant=shiny")
             .await

@@ -32,6 +32,7 @@ async fn readiness_follows_the_database_down_and_back() {
     );
     let body: serde_json::Value = app.get("/readyz").await.json().await.expect("json");
     assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["redis"], "not configured");
     // Refused connections say `down`; on a loaded machine the probe may first hit its 2 s bound.
     assert!(
         matches!(body["database"].as_str(), Some("down" | "not responding")),
@@ -131,6 +132,9 @@ async fn readiness_follows_redis(backend: Backend) {
         eventually(15, || async { ready_status(&app).await == 503 }).await,
         "never 503"
     );
+    let body: serde_json::Value = app.get("/readyz").await.json().await.expect("json");
+    assert_eq!(body["redis"], "down");
+    assert_eq!(body["database"], "ok");
     // The database still serves while Redis is down.
     assert_eq!(app.get("/api/cell/id").await.status(), 200);
 

@@ -11,7 +11,7 @@ use loam_tests::{Backend, Options, TestApp, backend_tests, frames};
 use reqwest::Method;
 use serde_json::Value as Json;
 
-use crate::reads::{floats, get_series, http, import_minutes, read};
+use crate::series::{floats, get_series, http, import_minutes, read};
 
 backend_tests!(
     a_sweep_deletes_old_raw_rows_and_reads_there_come_from_rollups,

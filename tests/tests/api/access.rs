@@ -214,6 +214,15 @@ async fn someone_elses_resources_are_404(backend: Backend) {
             .expect("req");
         assert_eq!(res.status(), 404, "{method} {path}");
     }
+    // Alice sees her own cell and logger; Bob's lists are empty.
+    let hers = json_of(
+        app.as_person(Method::GET, "/api/logger/", &alice)
+            .send()
+            .await
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(hers.as_array().map(Vec::len), Some(1), "{hers}");
     let listed = json_of(
         app.as_person(Method::GET, "/api/cell/id", &bob)
             .send()

@@ -143,7 +143,12 @@ async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
     assert_eq!(me(&app, &format!("Bearer {token}")).await.status(), 200);
     // The digest is stored, never the token.
     let stored = app.db(loam_db::refresh_tokens::all_hashes).await;
+    assert!(!stored.is_empty(), "refresh tokens are recorded");
     assert!(!stored.iter().any(|h| h == &first || h == &second));
+    assert!(
+        stored.contains(&loam_auth::digest_hex(&second)),
+        "as digests"
+    );
 
     assert_eq!(
         refresh(&app, &first).await.status(),
