@@ -4,6 +4,7 @@
 mod access;
 pub mod accounts;
 pub mod auth_context;
+pub mod backup;
 mod caller;
 pub mod cli;
 mod commit_queue;

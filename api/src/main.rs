@@ -33,6 +33,11 @@ enum Command {
     Export(loam_api::cli::ExportArgs),
     /// Import historical CSV files (the ENTS sample format) into a cell, each all or nothing.
     Import(loam_api::cli::ImportArgs),
+    /// Back up the database (consistently, while the server runs), the data directory and the
+    /// artifacts into a new folder.
+    Backup(loam_api::backup::BackupArgs),
+    /// Restore a backup into a fresh data directory and an empty database.
+    Restore(loam_api::backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -127,6 +132,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg),
         Command::Export(args) => loam_api::cli::export(&cli.config, args).await,
         Command::Import(args) => loam_api::cli::import(&cli.config, args).await,
+        Command::Backup(args) => loam_api::backup::backup(&cli.config, args).await,
+        Command::Restore(args) => loam_api::backup::restore(&cli.config, args).await,
         Command::Migrate => {
             cli.config.validate()?;
             cli.config.ensure_data_dir()?;
