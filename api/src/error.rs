@@ -70,6 +70,10 @@ pub enum ApiError {
     /// (nothing of the request was stored).
     #[error("the server is busy storing other uploads; nothing was stored, retry in {0} s")]
     Overloaded(u64),
+    /// 408: a streamed upload stopped sending for longer than `LOAM_UPLOAD_IDLE_SECS`; nothing
+    /// of it was kept.
+    #[error("no part of the upload arrived for {0} s; nothing was stored, send it again")]
+    UploadStalled(u64),
     /// 503: the request took longer than the configured deadline.
     #[error("the request took longer than {0} s")]
     Timeout(u64),
@@ -149,6 +153,7 @@ impl ApiError {
             | ApiError::QueueUnavailable(_)
             | ApiError::Overloaded(_)
             | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UploadStalled(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Ents { status, .. } => *status,
             ApiError::Device { code, .. } => {
                 StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST)
@@ -176,6 +181,7 @@ impl ApiError {
             ApiError::QueueUnavailable(_) => "queue_unavailable",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Timeout(_) => "timeout",
+            ApiError::UploadStalled(_) => "upload_stalled",
             ApiError::Ents { .. } => "ents",
             ApiError::Device { code, .. } => code.as_str(),
             ApiError::Internal(_) => "internal",

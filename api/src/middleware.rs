@@ -50,7 +50,13 @@ pub(crate) fn apply(routes: Router<AppState>, state: &AppState) -> Router<AppSta
     let config = state.config();
     let mut router = routes
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
-        .layer(from_fn_with_state(config.request_timeout(), deadline))
+        .layer(from_fn_with_state(
+            Deadlines {
+                request: config.request_timeout(),
+                upload_idle: Duration::from_secs(config.upload_idle_secs),
+            },
+            deadline,
+        ))
         .layer(from_fn_with_state(state.clone(), crate::identity::resolve))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
@@ -190,13 +196,73 @@ fn render_error(response: &mut Response, report: ErrorReport, id: &RequestId) {
     *response.body_mut() = Body::from(bytes);
 }
 
+/// Routes whose bodies are streamed files (firmware images, CSV imports): bounded by how long
+/// the client goes silent, not by the request deadline, so a large file over a slow link arrives.
+const STREAMED_UPLOADS: [&str; 2] = ["/api/firmware", "/api/cell/{cell_id}/import"];
+/// The most a streamed upload may take in all.
+const STREAMED_UPLOAD_LIMIT: Duration = Duration::from_secs(3600);
+
+/// How long requests may take: the deadline, and a streamed upload's longest silence.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    request: Duration,
+    upload_idle: Duration,
+}
+
 /// Answers 503 when a request outlives the configured deadline, so a stuck dependency cannot pin
-/// connections forever.
-async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout(limit.as_secs()).into_response(),
+/// connections forever; a streamed upload instead answers 408 when its bytes stop coming for
+/// `LOAM_UPLOAD_IDLE_SECS` (and 503 after an hour in all).
+async fn deadline(State(limits): State<Deadlines>, mut req: Request, next: Next) -> Response {
+    let streamed = req.method() == Method::POST
+        && req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|p| STREAMED_UPLOADS.contains(&p.as_str()));
+    if !streamed {
+        return match tokio::time::timeout(limits.request, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Timeout(limits.request.as_secs()).into_response(),
+        };
     }
+    let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let body = std::mem::take(req.body_mut());
+    *req.body_mut() = idle_bounded(body, limits.upload_idle, std::sync::Arc::clone(&stalled));
+    match tokio::time::timeout(STREAMED_UPLOAD_LIMIT, next.run(req)).await {
+        // However the handler worded the broken body, the client hears why.
+        Ok(_) if stalled.load(std::sync::atomic::Ordering::Relaxed) => {
+            ApiError::UploadStalled(limits.upload_idle.as_secs()).into_response()
+        }
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(STREAMED_UPLOAD_LIMIT.as_secs()).into_response(),
+    }
+}
+
+/// The body, ending in an error (and setting `stalled`) when no bytes arrive for `idle`.
+fn idle_bounded(
+    body: Body,
+    idle: Duration,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Body {
+    use futures_util::StreamExt;
+    let chunks = body.into_data_stream();
+    let bounded = futures_util::stream::unfold(Some(chunks), move |chunks| {
+        let stalled = std::sync::Arc::clone(&stalled);
+        async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout(idle, chunks.next()).await {
+                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(chunks))),
+                Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+                Ok(None) => None,
+                Err(_) => {
+                    stalled.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let stall =
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "the upload stalled");
+                    Some((Err(stall), None))
+                }
+            }
+        }
+    });
+    Body::from_stream(bounded)
 }
 
 /// CORS per configuration: none (same-origin), any origin without credentials, or a list of

@@ -145,9 +145,16 @@ pub struct Config {
     #[arg(long, env = "LOAM_BODY_LIMIT_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub body_limit_bytes: usize,
 
-    /// Seconds a request may take before it is answered with 503.
+    /// Seconds a request may take before it is answered with 503 (streamed uploads excepted:
+    /// see `LOAM_UPLOAD_IDLE_SECS`).
     #[arg(long, env = "LOAM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// Streamed uploads (firmware images, CSV imports) may take as long as their bytes keep
+    /// coming: they fail with 408 only when no byte arrives for this many seconds (a slow
+    /// field link is fine, a stalled one is not), and after an hour in all.
+    #[arg(long, env = "LOAM_UPLOAD_IDLE_SECS", default_value_t = 30)]
+    pub upload_idle_secs: u64,
 
     /// Maximum database connections per process.
     #[arg(long, env = "LOAM_DB_POOL_SIZE", default_value_t = 16)]
@@ -583,6 +590,13 @@ impl Config {
                 name: "LOAM_UPLOAD_WRITERS",
                 rule: "between 1 and 64",
                 value: self.upload_writers.to_string(),
+            });
+        }
+        if self.upload_idle_secs == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_UPLOAD_IDLE_SECS",
+                rule: "at least 1",
+                value: "0".into(),
             });
         }
         if self.request_timeout_secs == 0 {

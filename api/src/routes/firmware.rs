@@ -201,6 +201,7 @@ impl PublishForm {
         (status = 400, description = "firmware_form_invalid (1105): a part is missing or the form is malformed", body = ErrorResponse),
         (status = 401, description = "No valid credentials", body = ErrorResponse),
         (status = 403, description = "A device key without the firmware scope", body = ErrorResponse),
+        (status = 408, description = "upload_stalled: no byte arrived for LOAM_UPLOAD_IDLE_SECS; nothing was kept", body = ErrorResponse),
         (status = 409, description = "firmware_exists (1104): this name and version exist", body = ErrorResponse),
         (status = 413, description = "firmware_too_large (1103)", body = ErrorResponse),
         (status = 415, description = "Not multipart/form-data", body = ErrorResponse),

@@ -392,6 +392,7 @@ pub(crate) async fn start_export(
         (status = 202, description = "The import job; follow `Location`", body = JobResponse),
         (status = 400, description = "Not the expected CSV header, or bad parameters", body = ErrorResponse),
         (status = 404, description = "Cell or logger unknown (or not yours)", body = ErrorResponse),
+        (status = 408, description = "upload_stalled: no byte arrived for LOAM_UPLOAD_IDLE_SECS; nothing was started", body = ErrorResponse),
         (status = 503, description = "The job queue is unavailable", body = ErrorResponse),
     ))]
 pub(crate) async fn start_import(
