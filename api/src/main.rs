@@ -84,7 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let state = server::build_state(cli.config).await?;
             let server = Server::bind(state).await?;
-            tracing::info!("loam listening on http://{}", server.local_addr()?);
+            server.announce()?;
             server.serve_until(loam_telemetry::shutdown_signal()).await
         }
         Command::User(UserCommand::Create {

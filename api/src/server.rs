@@ -14,6 +14,7 @@ use crate::state::AppState;
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     config.validate()?;
     config.ensure_data_dir()?;
+    config.ensure_artifacts_dir()?;
     let secret = config.resolve_jwt_secret()?;
     let receipts = loam_receipts::ServerKey::from_seed_hex(config.resolve_receipt_key()?.expose())
         .context("LOAM_RECEIPT_KEY")?;
@@ -81,6 +82,61 @@ impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Tells the person who started the server where everything is: the address and its docs,
+    /// the data folder, the database, where jobs run, and where generated secrets were kept.
+    pub fn announce(&self) -> std::io::Result<()> {
+        let config = self.state.config();
+        let addr = self.local_addr()?;
+        let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
+        let database = match config.database() {
+            Ok(loam_config::DatabaseTarget::Sqlite(path)) => {
+                format!(
+                    "SQLite {}",
+                    std::fs::canonicalize(&path).unwrap_or(path).display()
+                )
+            }
+            Ok(loam_config::DatabaseTarget::Postgres(url)) => {
+                format!("Postgres {}", loam_config::redact_url(&url))
+            }
+            Err(e) => e.to_string(),
+        };
+        let jobs = if config.redis().is_some() {
+            "queued in Redis for loam-worker"
+        } else {
+            "run inside this process"
+        };
+        tracing::info!(
+            "loam {} listening on http://{addr}",
+            env!("CARGO_PKG_VERSION")
+        );
+        tracing::info!(
+            "  API reference: http://{addr}/api/docs   health: http://{addr}/readyz   metrics: http://{addr}/metrics"
+        );
+        tracing::info!("  data folder: {}", data_dir.display());
+        tracing::info!("  database: {database}; jobs {jobs}");
+        if config.jwt_secret.is_none() {
+            tracing::info!(
+                "  JWT secret: generated and kept in {} (set LOAM_JWT_SECRET to choose one)",
+                data_dir.join(loam_config::JWT_SECRET_FILE).display()
+            );
+        }
+        if config.receipt_key.is_none() {
+            tracing::info!(
+                "  receipt-signing key: kept in {} (back it up: devices verify receipts with it)",
+                data_dir.join(loam_config::RECEIPT_KEY_FILE).display()
+            );
+        }
+        if config.ents_compat {
+            tracing::info!(
+                "  ENTS compatibility mode: open access as ENTS had it (LOAM_ENTS_COMPAT)"
+            );
+        }
+        tracing::info!(
+            "  first account: `loam user create --email you@example.org --admin --password-stdin`"
+        );
+        Ok(())
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.

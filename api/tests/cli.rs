@@ -107,3 +107,27 @@ fn migrate_creates_the_embedded_database() {
     );
     assert!(again.status.success());
 }
+
+#[test]
+fn an_unusable_artifacts_folder_fails_at_start_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A folder inside a file can never be made (and root may write anywhere, so no chmod).
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"x").expect("file");
+    let artifacts = file.join("artifacts");
+    let out = loam(
+        &[],
+        &[
+            (
+                "LOAM_DATA_DIR",
+                dir.path().join("data").to_str().expect("utf-8"),
+            ),
+            ("LOAM_ARTIFACTS_DIR", artifacts.to_str().expect("utf-8")),
+        ],
+    );
+    assert_one_line_failure(&out, "artifacts folder (LOAM_ARTIFACTS_DIR)");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(artifacts.to_str().expect("utf-8")),
+        "names the path: {out:?}"
+    );
+}

@@ -95,10 +95,10 @@ enum CellCommand {
         #[arg(long, default_value = "")]
         location: String,
         /// Latitude.
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         lat: f64,
         /// Longitude.
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         long: f64,
         /// Readable by anyone.
         #[arg(long)]

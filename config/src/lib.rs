@@ -691,6 +691,26 @@ impl Config {
             source,
         })
     }
+
+    /// Creates the artifacts folder and proves it writable (a file is written and removed), so
+    /// a folder the process cannot write fails at start, naming the path, instead of failing
+    /// every export later. Also what readiness checks.
+    pub fn ensure_artifacts_dir(&self) -> Result<(), ConfigError> {
+        let dir = self.artifacts();
+        let io = |what: &'static str| {
+            let path = dir.display().to_string();
+            move |source| ConfigError::Io { what, path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(
+            "cannot create the artifacts folder (LOAM_ARTIFACTS_DIR)",
+        ))?;
+        let probe = dir.join(format!(".loam-write-check-{}", std::process::id()));
+        std::fs::write(&probe, b"ok").map_err(io(
+            "cannot write to the artifacts folder (LOAM_ARTIFACTS_DIR)",
+        ))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
+    }
 }
 
 fn check_secret_strength(secret: &Secret) -> Result<(), ConfigError> {

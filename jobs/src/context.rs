@@ -120,6 +120,25 @@ impl JobContext {
         }
     }
 
+    /// Makes sure the artifacts folder exists and can be written, failing the job at once with
+    /// the folder named when it cannot (a retry would not change a permission or a full disk
+    /// soon enough to be worth the wait).
+    pub async fn prepare_artifacts(&self) -> Result<(), JobError> {
+        let dir = self.settings.artifacts.clone();
+        let probe = dir.join(format!(".loam-write-check-{}", self.job_id));
+        let checked = async {
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::write(&probe, b"ok").await?;
+            tokio::fs::remove_file(&probe).await
+        };
+        checked.await.map_err(|e| {
+            JobError::Permanent(format!(
+                "cannot write to the artifacts folder {} (LOAM_ARTIFACTS_DIR): {e}",
+                dir.display()
+            ))
+        })
+    }
+
     /// A fresh, unguessable artifact name (`<job id>-<128 random bits>.<ext>`) and the path of
     /// the temporary file to write first.
     pub fn new_artifact(&self, ext: &str) -> (String, PathBuf) {

@@ -26,6 +26,9 @@ pub struct Readiness {
     pub database: Cow<'static, str>,
     /// The same for Redis, or `not configured`.
     pub redis: Cow<'static, str>,
+    /// `ok` when the artifacts folder (exports, staged imports) can be written, else
+    /// `not writable` (the path and cause are in the log).
+    pub artifacts: Cow<'static, str>,
 }
 
 /// Liveness: the process answers.

@@ -70,24 +70,47 @@ pub async fn redis(client: &redis::Client) -> Probe {
     }
 }
 
-/// Probes the database and (when configured) Redis at once and logs what is down.
-pub async fn readiness(db: &Db, redis_client: Option<&redis::Client>) -> Readiness {
+/// Whether the artifacts folder can be written now (a full disk, a volume mounted read-only or
+/// owned by another user shows here before the first export fails).
+pub async fn artifacts(config: &loam_config::Config) -> Probe {
+    let config = config.clone();
+    match tokio::task::spawn_blocking(move || config.ensure_artifacts_dir()).await {
+        Ok(Ok(())) => Probe::Ok,
+        Ok(Err(e)) => Probe::Down(e.to_string()),
+        Err(e) => Probe::Down(e.to_string()),
+    }
+}
+
+/// Probes the database, (when configured) Redis and the artifacts folder at once and logs
+/// what is down.
+pub async fn readiness(
+    db: &Db,
+    redis_client: Option<&redis::Client>,
+    config: &loam_config::Config,
+) -> Readiness {
     let redis_probe = async {
         match redis_client {
             None => None,
             Some(client) => Some(redis(client).await),
         }
     };
-    let (database, redis) = tokio::join!(database(db), redis_probe);
+    let (database, redis, artifacts) = tokio::join!(database(db), redis_probe, artifacts(config));
     database.log("the database");
     if let Some(redis) = &redis {
         redis.log("redis");
     }
-    let healthy = database.is_ok() && redis.as_ref().is_none_or(Probe::is_ok);
+    artifacts.log("the artifacts folder");
+    let healthy = database.is_ok() && redis.as_ref().is_none_or(Probe::is_ok) && artifacts.is_ok();
     Readiness {
         status: if healthy { "ok" } else { "unavailable" }.into(),
         database: database.word().into(),
         redis: redis.as_ref().map_or("not configured", Probe::word).into(),
+        artifacts: if artifacts.is_ok() {
+            "ok"
+        } else {
+            "not writable"
+        }
+        .into(),
     }
 }
 

@@ -66,6 +66,7 @@ async fn serve_health(
     addr: std::net::SocketAddr,
     db: loam_db::Db,
     redis: redis::Client,
+    config: Config,
 ) -> anyhow::Result<()> {
     use axum::http::{StatusCode, header};
     use axum::routing::get;
@@ -73,11 +74,11 @@ async fn serve_health(
         .await
         .with_context(|| format!("cannot listen on {addr} (LOAM_WORKER_LISTEN)"))?;
     let ready = {
-        let (db, redis) = (db.clone(), redis.clone());
+        let (db, redis, config) = (db.clone(), redis.clone(), config);
         move || {
-            let (db, redis) = (db.clone(), redis.clone());
+            let (db, redis, config) = (db.clone(), redis.clone(), config.clone());
             async move {
-                let body = loam_telemetry::probes::readiness(&db, Some(&redis)).await;
+                let body = loam_telemetry::probes::readiness(&db, Some(&redis), &config).await;
                 let status = if body.status == "ok" {
                     StatusCode::OK
                 } else {
@@ -112,13 +113,14 @@ async fn serve_health(
 
 async fn run(config: Config) -> anyhow::Result<()> {
     config.validate()?;
+    config.ensure_artifacts_dir()?;
     let redis_url = config.redis().context(
         "REDIS_URL is not set: loam-worker takes jobs from Redis (without Redis, `loam` runs jobs itself)",
     )?;
     let redis = redis::Client::open(redis_url).context("REDIS_URL is not a valid Redis URL")?;
     let db = loam_db::open(&config).await?;
     if let Some(addr) = config.worker_listen {
-        serve_health(addr, db.clone(), redis.clone()).await?;
+        serve_health(addr, db.clone(), redis.clone(), config.clone()).await?;
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let settings = loam_jobs::Settings::from_config(&config);

@@ -37,7 +37,7 @@ pub(crate) async fn healthz() -> Json<Liveness> {
         (status = 503, description = "A dependency is down", body = Readiness),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let body = loam_telemetry::probes::readiness(state.db(), state.redis()).await;
+    let body = loam_telemetry::probes::readiness(state.db(), state.redis(), state.config()).await;
     let status = if body.status == "ok" {
         StatusCode::OK
     } else {

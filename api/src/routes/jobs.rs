@@ -419,7 +419,13 @@ pub(crate) async fn start_import(
         .map_err(|why| ApiError::bad_request("invalid_csv", why))?;
     let file = loam_jobs::import::stage(state.job_settings(), body.to_vec())
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(|e| {
+            // The client hears "unavailable"; the operator reads which folder failed.
+            ApiError::Unavailable(format!(
+                "cannot stage the upload in {} (LOAM_ARTIFACTS_DIR): {e}",
+                state.job_settings().incoming().display()
+            ))
+        })?;
     let payload = Payload::Import(ImportCsv {
         cell_id: cell.id,
         logger_id: logger.id,

@@ -83,12 +83,16 @@ async fn answer(
             }
             ok
         }
-        (Err(UploadError::UnknownTarget(_)), Door::Legacy) => (
-            StatusCode::NOT_IMPLEMENTED,
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            RESPONSE_ERROR,
-        )
-            .into_response(),
+        (Err(UploadError::UnknownTarget(why)), Door::Legacy) => {
+            // The firmware only hears `08 01`; the operator reads why here.
+            tracing::warn!(reason = %why, "legacy upload refused (501, protobuf ERROR): {why}");
+            (
+                StatusCode::NOT_IMPLEMENTED,
+                [(header::CONTENT_TYPE, "application/octet-stream")],
+                RESPONSE_ERROR,
+            )
+                .into_response()
+        }
         (Err(UploadError::UnknownTarget(why)), Door::Generic) => {
             ApiError::bad_request("unknown_target", why).into_response()
         }

@@ -201,7 +201,7 @@ impl ExportZip {
                 .raw_retention_days
                 .map(|days| loam_db::retention::horizon(days, loam_db::now())),
         };
-        tokio::fs::create_dir_all(&ctx.settings.artifacts).await?;
+        ctx.prepare_artifacts().await?;
         let (name, partial) = ctx.new_artifact("zip");
         let file = File::create(&partial)?;
         let mut archive = Archive {

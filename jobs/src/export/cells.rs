@@ -118,7 +118,7 @@ impl ExportCells {
             ctx.progress(n as i64 + 1, total).await?;
         }
         let (name, partial) = ctx.new_artifact("csv");
-        tokio::fs::create_dir_all(&ctx.settings.artifacts).await?;
+        ctx.prepare_artifacts().await?;
         tokio::fs::write(&partial, text.as_bytes()).await?;
         ctx.publish(&partial, &name).await?;
         Ok(serde_json::json!({

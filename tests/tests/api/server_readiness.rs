@@ -1,6 +1,8 @@
 //! `/readyz` follows its dependencies down and back up without a restart.
 
-use loam_tests::{Backend, Options, TestApp, TestRedis, ToggleProxy, eventually};
+use loam_tests::{Backend, Options, TestApp, TestRedis, ToggleProxy, backend_tests, eventually};
+
+backend_tests!(readiness_reports_an_artifacts_folder_it_cannot_write);
 
 async fn ready_status(app: &TestApp) -> u16 {
     app.get("/readyz").await.status().as_u16()
@@ -87,7 +89,8 @@ async fn a_frozen_database_is_reported_within_two_seconds() {
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(
         body,
-        serde_json::json!({"status": "unavailable", "database": "not responding", "redis": "not configured"})
+        serde_json::json!({"status": "unavailable", "database": "not responding",
+                           "redis": "not configured", "artifacts": "ok"})
     );
     let started = Instant::now();
     let upload = app
@@ -161,4 +164,21 @@ async fn readiness_follows_redis_on_sqlite() {
 )]
 async fn readiness_follows_redis_on_postgres() {
     readiness_follows_redis(Backend::Postgres).await;
+}
+
+/// The artifacts folder replaced by a file (as a volume mounted wrongly would leave it): 503
+/// naming it, and ready again once it is a folder.
+async fn readiness_reports_an_artifacts_folder_it_cannot_write(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(ready_status(&app).await, 200);
+    let artifacts = app.config().artifacts();
+    std::fs::remove_dir_all(&artifacts).expect("remove the folder");
+    std::fs::write(&artifacts, b"not a folder").expect("a file in its place");
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["artifacts"], "not writable", "{body}");
+    assert_eq!(body["database"], "ok");
+    std::fs::remove_file(&artifacts).expect("remove the file");
+    assert_eq!(ready_status(&app).await, 200, "the folder is made again");
 }
