@@ -69,6 +69,40 @@ enum Command {
     /// Long-running jobs.
     #[command(subcommand)]
     Jobs(JobCommand),
+    /// Sends readings as a device (use --api-key with an ingest key): JSON lines in ENTS's
+    /// `/api/sensor_json/` form, or CSV with a header `ts,voltage,current` (power) or
+    /// `ts,vwc,raw_vwc,temp,ec` (TEROS), `ts` in Unix seconds. Each reading is stored once and
+    /// acknowledged before the next is sent.
+    Send {
+        /// The file (`-` for standard input).
+        file: PathBuf,
+        /// The cell (CSV only; JSON lines name their own).
+        #[arg(long)]
+        cell: Option<u32>,
+        /// The logger (CSV only).
+        #[arg(long)]
+        logger: Option<u32>,
+    },
+    /// Reads a cell's power or TEROS series as a table; `--follow` keeps printing new rows.
+    Read {
+        /// The cell.
+        cell: i32,
+        /// `power` or `teros`.
+        #[arg(long, default_value = "power")]
+        kind: String,
+        /// `none` (raw rows), `minute`, `hour`, `day`, … (default: hour).
+        #[arg(long, default_value = "hour")]
+        resample: String,
+        /// Start (RFC 3339; default: a day ago).
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        /// End (RFC 3339; default: now).
+        #[arg(long)]
+        end: Option<chrono::DateTime<chrono::Utc>>,
+        /// Keep reading every few seconds and print rows as they arrive (Ctrl-C stops).
+        #[arg(long)]
+        follow: bool,
+    },
     /// Imports an ENTS-format CSV file into a cell (as a job) and waits for it.
     Import {
         /// The CSV file.
@@ -233,14 +267,75 @@ fn token_path(cli: &Cli) -> Option<PathBuf> {
     })
 }
 
-fn client(cli: &Cli) -> anyhow::Result<Client> {
+/// What `loamctl login` keeps: the access token, and the refresh token that renews it when it
+/// expires (every 15 minutes by default), so a session lasts as long as the refresh token.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedSession {
+    access_token: String,
+    refresh_token: Option<String>,
+}
+
+/// Seconds since the epoch at which a JWT expires (its `exp` claim), when readable.
+fn expires_at(jwt: &str) -> Option<i64> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["exp"].as_i64()
+}
+
+fn save_session(path: &std::path::Path, session: &SavedSession) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_vec(session)?)
+        .with_context(|| format!("cannot save the session to {}", path.display()))
+}
+
+/// The saved session's access token, renewed first (and saved again) when it has expired or
+/// is about to. A file holding a bare token (older loamctl) is used as it is.
+async fn saved_token(base: &Client, path: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    let Ok(session) = serde_json::from_str::<SavedSession>(&text) else {
+        return Ok(Some(text.trim().to_owned()));
+    };
+    let now = chrono::Utc::now().timestamp();
+    let fresh = expires_at(&session.access_token).is_none_or(|exp| exp > now + 30);
+    match (&session.refresh_token, fresh) {
+        (Some(refresh), false) => {
+            let renewed = base.refresh(refresh).await.with_context(|| {
+                format!(
+                    "the saved session has ended; sign in again with `loamctl login` ({} kept it)",
+                    path.display()
+                )
+            })?;
+            let session = SavedSession {
+                access_token: renewed.access_token,
+                refresh_token: renewed.refresh_token.or(session.refresh_token),
+            };
+            save_session(path, &session)?;
+            Ok(Some(session.access_token))
+        }
+        _ => Ok(Some(session.access_token)),
+    }
+}
+
+async fn client(cli: &Cli) -> anyhow::Result<Client> {
     let client = Client::new(&cli.url)?;
     let credentials = if let Some(key) = &cli.api_key {
         Credentials::ApiKey(key.clone())
     } else if let Some(token) = &cli.token {
         Credentials::Bearer(token.clone())
-    } else if let Some(saved) = token_path(cli).and_then(|p| std::fs::read_to_string(p).ok()) {
-        Credentials::Bearer(saved.trim().to_owned())
+    } else if matches!(cli.command, Command::Login { .. }) {
+        Credentials::None
+    } else if let Some(token) = match token_path(cli) {
+        Some(path) => saved_token(&client, &path).await?,
+        None => None,
+    } {
+        Credentials::Bearer(token)
     } else {
         Credentials::None
     };
@@ -292,8 +387,196 @@ async fn watch(client: &Client, id: &str, out: Option<&PathBuf>) -> anyhow::Resu
     }
 }
 
+/// One CSV line as ENTS's JSON measurement, by the header's column names.
+fn csv_reading(
+    header: &[&str],
+    line: &str,
+    cell: u32,
+    logger: Option<u32>,
+) -> anyhow::Result<serde_json::Value> {
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    anyhow::ensure!(
+        fields.len() == header.len(),
+        "{} fields where the header has {}",
+        fields.len(),
+        header.len()
+    );
+    let value = |name: &str| -> anyhow::Result<f64> {
+        let at = header
+            .iter()
+            .position(|h| *h == name)
+            .with_context(|| format!("no {name} column"))?;
+        let text = fields.get(at).copied().unwrap_or_default();
+        text.parse()
+            .with_context(|| format!("{name} {text:?} is not a number"))
+    };
+    let ts = value("ts")?;
+    let (kind, data) = if header.contains(&"voltage") {
+        (
+            "power",
+            serde_json::json!({"voltage": value("voltage")?, "current": value("current")?}),
+        )
+    } else if header.contains(&"vwc") {
+        (
+            "teros12",
+            serde_json::json!({"vwcAdj": value("vwc")?, "vwcRaw": value("raw_vwc")?,
+                               "temp": value("temp")?, "ec": value("ec")? as i64}),
+        )
+    } else {
+        bail!(
+            "the header names neither power (ts,voltage,current) nor TEROS (ts,vwc,raw_vwc,temp,ec) columns"
+        )
+    };
+    Ok(
+        serde_json::json!({"type": kind, "cellId": cell, "loggerId": logger, "ts": ts, "data": data}),
+    )
+}
+
+async fn send(
+    api: &Client,
+    file: &std::path::Path,
+    cell: Option<u32>,
+    logger: Option<u32>,
+) -> anyhow::Result<()> {
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let mut header: Option<Vec<String>> = None;
+    let mut sent = 0;
+    for (n, line) in lines {
+        let reading = if line.trim_start().starts_with('{') {
+            serde_json::from_str(line).with_context(|| format!("line {}: not JSON", n + 1))?
+        } else if let Some(columns) = &header {
+            let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let cell = cell.context("CSV readings need --cell")?;
+            csv_reading(&columns, line, cell, logger).with_context(|| format!("line {}", n + 1))?
+        } else {
+            header = Some(line.split(',').map(|h| h.trim().to_owned()).collect());
+            continue;
+        };
+        api.upload_json(&reading, None).await.with_context(|| {
+            format!(
+                "line {}: refused ({sent} readings were stored before it)",
+                n + 1
+            )
+        })?;
+        sent += 1;
+    }
+    println!("{sent} readings stored");
+    Ok(())
+}
+
+async fn read(
+    api: &Client,
+    cell: i32,
+    kind: &str,
+    resample: &str,
+    (start, end): (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
+    follow: bool,
+) -> anyhow::Result<()> {
+    let http = |t: chrono::DateTime<chrono::Utc>| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let mut from = start.unwrap_or_else(|| chrono::Utc::now() - chrono::Duration::days(1));
+    let mut printed: std::collections::BTreeSet<String> = Default::default();
+    let mut header_done = false;
+    loop {
+        let until = end.unwrap_or_else(chrono::Utc::now);
+        let range = loam_client::SeriesQuery {
+            start_time: Some(http(from)),
+            end_time: Some(http(until)),
+            resample: Some(resample.to_owned()),
+            stream: None,
+        };
+        let rows: Vec<(String, String)> = match kind {
+            "power" => {
+                let s = api.power(cell, &range).await?;
+                if !header_done {
+                    println!("{:<31} {:>12} {:>12} {:>12}", "time", "mV", "µA", "µW");
+                }
+                s.timestamp
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let f = |v: &Vec<Option<f64>>| {
+                            v.get(i)
+                                .copied()
+                                .flatten()
+                                .map_or("-".into(), |x| format!("{x:.3}"))
+                        };
+                        (
+                            t.clone(),
+                            format!("{:>12} {:>12} {:>12}", f(&s.v), f(&s.i), f(&s.p)),
+                        )
+                    })
+                    .collect()
+            }
+            "teros" => {
+                let s = api.teros(cell, &range).await?;
+                if !header_done {
+                    println!(
+                        "{:<31} {:>8} {:>10} {:>8} {:>8}",
+                        "time", "VWC %", "raw", "°C", "µS/cm"
+                    );
+                }
+                s.timestamp
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let f = |v: &Vec<Option<f64>>| {
+                            v.get(i)
+                                .copied()
+                                .flatten()
+                                .map_or("-".into(), |x| format!("{x:.2}"))
+                        };
+                        let ec =
+                            s.ec.get(i)
+                                .copied()
+                                .flatten()
+                                .map_or("-".into(), |x| x.to_string());
+                        (
+                            t.clone(),
+                            format!(
+                                "{:>8} {:>10} {:>8} {:>8}",
+                                f(&s.vwc),
+                                f(&s.raw_vwc),
+                                f(&s.temp),
+                                ec
+                            ),
+                        )
+                    })
+                    .collect()
+            }
+            other => bail!("--kind {other:?}: use power or teros"),
+        };
+        header_done = true;
+        for (time, values) in rows {
+            // A resampled bucket may fill up while following: print it again when it changes.
+            let line = format!("{time:<31} {values}");
+            if printed.insert(line.clone()) {
+                println!("{line}");
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Keep the last few minutes in view: late rows of an open bucket still arrive.
+        from = chrono::Utc::now() - chrono::Duration::minutes(10);
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let api = client(&cli)?;
+    let api = client(&cli).await?;
     match &cli.command {
         Command::Login { email } => {
             let mut password = String::new();
@@ -304,13 +587,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .login(email, password.trim_end_matches(['\r', '\n']))
                 .await?;
             let path = token_path(&cli).context("no HOME; pass --token-file")?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&path, &login.access_token)
-                .with_context(|| format!("cannot save the token to {}", path.display()))?;
+            save_session(
+                &path,
+                &SavedSession {
+                    access_token: login.access_token.clone(),
+                    refresh_token: login.refresh_token.clone(),
+                },
+            )?;
             println!(
-                "signed in as {email}; token saved to {} (valid {} s)",
+                "signed in as {email}; session saved to {} (the access token lasts {} s and is renewed as needed)",
                 path.display(),
                 login.expires_in
             );
@@ -484,6 +769,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             api.cancel_job(id).await?;
             println!("cancelled {id}");
         }
+        Command::Send { file, cell, logger } => send(&api, file, *cell, *logger).await?,
+        Command::Read {
+            cell,
+            kind,
+            resample,
+            start,
+            end,
+            follow,
+        } => read(&api, *cell, kind, resample, (*start, *end), *follow).await?,
         Command::Import { file, cell, logger } => {
             let csv =
                 std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;

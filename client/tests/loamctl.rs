@@ -94,8 +94,49 @@ async fn loamctl_drives_a_full_session(backend: Backend) {
     assert!(ok, "{err}");
     assert!(out.contains("signed in"), "{out}");
 
+    // The access token runs out (15 minutes); the saved refresh token renews it unasked.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&token).expect("session")).expect("json");
+    let user = app
+        .db(|c| loam_db::users::find_by_email(c, EMAIL))
+        .await
+        .expect("the account exists");
+    let expired = app.state.auth().tokens.mint(
+        loam_auth::TokenKind::Access,
+        &user.id,
+        "expired-jti",
+        std::time::Duration::ZERO,
+    );
+    let stale =
+        serde_json::json!({"access_token": expired, "refresh_token": saved["refresh_token"]});
+    std::fs::write(&token, stale.to_string()).expect("write");
+    let (ok, out, err) = run(argv(&["cells", "list"]), "").await;
+    assert!(ok, "a renewed session works: {err}");
+    assert_eq!(out.trim(), "[]", "{out}");
+    let renewed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&token).expect("session")).expect("json");
+    assert_ne!(
+        renewed["access_token"], expired,
+        "a new access token was saved"
+    );
+    assert_ne!(
+        renewed["refresh_token"], saved["refresh_token"],
+        "the refresh token rotated"
+    );
+
     let (ok, out, err) = run(
-        argv(&["cells", "create", "--name", "plot-7", "--location", "field"]),
+        argv(&[
+            "cells",
+            "create",
+            "--name",
+            "plot-7",
+            "--location",
+            "field",
+            "--lat",
+            "37.0",
+            "--long",
+            "-122.06",
+        ]),
         "",
     )
     .await;
@@ -128,6 +169,71 @@ async fn loamctl_drives_a_full_session(backend: Backend) {
     assert!(ok, "{err}");
     let key = key.trim().to_owned();
     assert!(key.starts_with("loam_dk_"));
+
+    // Readings sent from a CSV as the device, then read back as a table.
+    let now = chrono::Utc::now().timestamp();
+    let readings = dir.path().join("readings.csv");
+    std::fs::write(
+        &readings,
+        format!(
+            "ts,voltage,current\n{},0.5,0.001\n{},0.6,0.002\n{},0.7,0.003\n",
+            now - 3600,
+            now - 3000,
+            now - 2400
+        ),
+    )
+    .expect("write readings");
+    let (ok, out, err) = run(
+        vec![
+            "--api-key".into(),
+            key.clone(),
+            "send".into(),
+            readings.display().to_string(),
+            "--cell".into(),
+            cell.to_string(),
+            "--logger".into(),
+            logger.to_string(),
+        ],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("3 readings stored"), "{out}");
+    let (ok, out, err) = run(
+        vec![
+            "--api-key".into(),
+            key.clone(),
+            "read".into(),
+            cell.to_string(),
+            "--resample".into(),
+            "none".into(),
+        ],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(
+        rows[0].contains("500.000") && rows[2].contains("700.000"),
+        "{out}"
+    );
+    // A line that is neither is refused with its line number, after what came before.
+    std::fs::write(&readings, "ts,voltage,current\n1,abc,2\n").expect("write");
+    let (ok, _, err) = run(
+        vec![
+            "--api-key".into(),
+            key.clone(),
+            "send".into(),
+            readings.display().to_string(),
+            "--cell".into(),
+            cell.to_string(),
+        ],
+        "",
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("line 2") && err.contains("voltage"), "{err}");
 
     // Firmware: upload, list, download (then resume a truncated copy), all checksummed.
     let image: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();

@@ -22,4 +22,5 @@ pub mod loggers;
 pub mod members;
 pub mod series;
 pub mod tags;
+pub mod uploads;
 pub mod wire;

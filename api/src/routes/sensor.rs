@@ -190,7 +190,9 @@ pub(crate) async fn upload_sensor(
 /// Device upload of one decoded legacy measurement as JSON.
 #[utoipa::path(post, path = "/api/sensor_json/", tag = "ingest",
     params(("Loam-Locator" = Option<String>, Header, description = "32 hex characters naming this upload; the answer then carries a signed Loam-Receipt")),
-    request_body(content = Object, description = "`{\"type\", \"cellId\", \"loggerId\", \"ts\", \"data\": {…}}`"),
+    // Inline, not a typed body: the door decodes by hand and answers ENTS's 400 for any body it
+    // cannot read (typed bodies answer 422), so its shape is documented without the typed rule.
+    request_body(content = inline(loam_schemas::uploads::JsonMeasurement), content_type = "application/json"),
     responses(
         (status = 200, description = "Stored (empty protobuf Response = SUCCESS)"),
         (status = 400, description = "Missing or non-numeric field, unknown type, absurd timestamp", body = ErrorResponse),
