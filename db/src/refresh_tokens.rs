@@ -85,6 +85,31 @@ pub fn revoke_family_of(
     })
 }
 
+/// Revokes every family of a person (new password, disabled account): each of their sessions
+/// must sign in again.
+pub fn revoke_all_of_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        rt::table
+            .filter(rt::user_id.eq(user_id))
+            .filter(rt::revoked_at.is_null()),
+    )
+    .set(rt::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+/// The person a refresh token with this digest was issued to, if it is known.
+pub fn owner_of(conn: &mut DbConn, token_hash: &str) -> Result<Option<String>, DbError> {
+    Ok(rt::table
+        .select(rt::user_id)
+        .filter(rt::token_hash.eq(token_hash))
+        .first(conn)
+        .optional()?)
+}
+
 fn revoke_family_inner(conn: &mut DbConn, family: &str, now: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(
         rt::table
