@@ -101,15 +101,6 @@ pub fn revoke_all_of_user(
     .execute(conn)?)
 }
 
-/// The person a refresh token with this digest was issued to, if it is known.
-pub fn owner_of(conn: &mut DbConn, token_hash: &str) -> Result<Option<String>, DbError> {
-    Ok(rt::table
-        .select(rt::user_id)
-        .filter(rt::token_hash.eq(token_hash))
-        .first(conn)
-        .optional()?)
-}
-
 fn revoke_family_inner(conn: &mut DbConn, family: &str, now: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(
         rt::table
