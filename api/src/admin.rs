@@ -86,6 +86,11 @@ impl<'a> Admin<'a> {
     pub async fn by_email(&self, email: &str) -> Result<User, ApiError> {
         let email = normalize_email(email);
         let shown = email.clone();
+        if email.contains('\0') {
+            return Err(ApiError::NotFound(format!(
+                "no account has the email {shown}"
+            )));
+        }
         self.db
             .run(move |c| loam_db::users::find_by_email(c, &email))
             .await?
@@ -211,6 +216,11 @@ impl<'a> Admin<'a> {
         + Send
         + 'static,
     ) -> Result<User, ApiError> {
+        let unknown = || ApiError::NotFound(format!("no account has the id {subject}"));
+        if subject.contains('\0') {
+            // No id holds NUL (and Postgres text cannot): unknown, not a database error.
+            return Err(unknown());
+        }
         let (actor_id, subject_id) = (actor.id().to_owned(), subject.to_owned());
         let removes_an_admin = matches!(action, "revoke_admin" | "disable");
         let outcome = self
@@ -247,9 +257,7 @@ impl<'a> Admin<'a> {
             .await?;
         match outcome {
             Outcome::Done(user) => Ok(user),
-            Outcome::Unknown => Err(ApiError::NotFound(format!(
-                "no account has the id {subject}"
-            ))),
+            Outcome::Unknown => Err(unknown()),
             Outcome::LastAdmin(email) => Err(ApiError::Conflict(format!(
                 "{email} is the last enabled administrator; make another account an administrator first"
             ))),

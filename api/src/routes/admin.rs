@@ -93,7 +93,15 @@ pub(crate) async fn list_users(
 ) -> Result<Json<UserPage>, ApiError> {
     let admin = admin_of(&state, &person)?;
     let (limit, offset) = page_of(&params)?;
-    let (users, total) = admin.list(params.get("q").cloned(), limit, offset).await?;
+    let query = params.get("q").cloned();
+    if query.as_deref().is_some_and(|q| q.contains('\0')) {
+        // Postgres text cannot hold NUL, so no account matches; say so instead of failing.
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "q must not contain NUL characters",
+        ));
+    }
+    let (users, total) = admin.list(query, limit, offset).await?;
     Ok(Json(UserPage {
         users: users.into_iter().map(user_response).collect(),
         total,

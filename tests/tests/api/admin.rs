@@ -119,6 +119,10 @@ async fn admin_routes_refuse_non_admins_and_unknown_accounts(backend: Backend) {
         assert_eq!(bad.status(), 400, "{path}");
         assert_eq!(json_of(bad).await["error"]["code"], "bad_parameter");
     }
+    let nul = call(&app, Method::GET, "/api/admin/users?q=a%00b", &admin).await;
+    assert_eq!(nul.status(), 400, "NUL is refused, not a database error");
+    let nul_id = call(&app, Method::PUT, "/api/admin/users/a%00b/admin", &admin).await;
+    assert_eq!(nul_id.status(), 404, "an id with NUL is unknown");
     // Nothing was changed by the refused calls.
     let root = app
         .db(move |c| loam_db::users::find(c, &target))
