@@ -66,7 +66,7 @@ pub(crate) fn normalize_email(email: &str) -> String {
 /// Runs a password hash (Argon2id: 19 MiB and tens of milliseconds of a core each) with at most
 /// one per core at a time, so a flood of logins queues instead of multiplying the server's
 /// memory and starving uploads of CPU.
-async fn hashing<T: Send + 'static>(
+pub(crate) async fn hashing<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     static PERMITS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
@@ -160,12 +160,17 @@ pub(crate) async fn login(
     }
 }
 
-/// Issues an access token and a refresh token; a new login starts a new family.
+/// Issues an access token and a refresh token; a new login starts a new family. A disabled
+/// account gets none (403 `account_disabled`): sign-in checks the password or the provider
+/// first, so only the account's holder learns that it is disabled.
 pub(crate) async fn issue(
     accounts: &Accounts<'_>,
     user: &User,
     family: Option<String>,
 ) -> Result<Session, ApiError> {
+    if user.disabled_at.is_some() {
+        return Err(ApiError::AccountDisabled);
+    }
     let config = accounts.config();
     let access_ttl = Duration::from_secs(config.access_token_minutes * 60);
     let refresh_ttl = Duration::from_secs(config.refresh_token_days * 86_400);
@@ -203,7 +208,8 @@ pub(crate) async fn issue(
 }
 
 /// Exchanges a refresh token for a new pair in the same family; a token presented twice revokes
-/// the family (whoever holds a copy is locked out along with the owner, who signs in again).
+/// the family (whoever holds a copy is locked out along with the owner, who signs in again). A
+/// disabled account's token is refused with 403 `account_disabled`.
 pub(crate) async fn refresh(
     accounts: &Accounts<'_>,
     presented: Option<&str>,
@@ -211,11 +217,20 @@ pub(crate) async fn refresh(
     let invalid =
         || ApiError::Unauthorized("invalid or expired refresh token; sign in again".into());
     let token = presented.ok_or_else(invalid)?;
-    accounts
+    let claims = accounts
         .auth()
         .tokens
         .verify(token, TokenKind::Refresh)
         .map_err(|_| invalid())?;
+    let holder = claims.sub.clone();
+    let owner = accounts
+        .db()
+        .run(move |c| loam_db::users::find(c, &holder))
+        .await?
+        .ok_or_else(invalid)?;
+    if owner.disabled_at.is_some() {
+        return Err(ApiError::AccountDisabled);
+    }
     let hash = loam_auth::digest_hex(token);
     let now = loam_db::now();
     let rotation = accounts

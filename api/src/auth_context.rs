@@ -5,6 +5,7 @@
 use loam_auth::TokenKeys;
 use loam_config::Cidr;
 
+use crate::account_status::AccountStatus;
 use crate::key_cache::KeyCache;
 use crate::limiter::FailureLimiter;
 use crate::oidc_cache::ProviderCache;
@@ -15,6 +16,8 @@ pub struct AuthContext {
     pub tokens: TokenKeys,
     /// Recently resolved API keys.
     pub key_cache: KeyCache,
+    /// Recent administrators and disabled accounts, checked for every bearer token.
+    pub account_status: AccountStatus,
     /// Failed logins and key checks per address and per credential.
     pub limiter: FailureLimiter,
     /// Proxies whose forwarding headers are believed.

@@ -29,6 +29,10 @@ pub enum ApiError {
     /// 403: authenticated, but this action is switched off (e.g. closed registration).
     #[error("{0}")]
     Forbidden(String),
+    /// 403 `account_disabled`: the right password (or a live refresh token) of an account an
+    /// administrator disabled.
+    #[error("this account is disabled; ask an administrator")]
+    AccountDisabled,
     /// 429: too many failed attempts from this address; retry after the given seconds.
     #[error("too many failed attempts; retry in {0} s")]
     TooManyRequests(u64),
@@ -139,7 +143,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::AccountDisabled => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -168,6 +172,7 @@ impl ApiError {
             ApiError::Invalid(_) => "validation_failed",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::AccountDisabled => "account_disabled",
             ApiError::TooManyRequests(_) => "rate_limited",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",

@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use loam_auth::{KeyDigest, TokenKind};
 
+use crate::account_status::Standing;
 use crate::accounts::Accounts;
 use crate::caller::{Caller, ClientIp, Device, Person, Scope};
 use crate::error::ApiError;
@@ -53,11 +54,7 @@ async fn identify(
             .tokens
             .verify(token, TokenKind::Access)
             .map_err(|e| ApiError::Unauthorized(format!("{e}")))?;
-        return Ok(Caller::Person(Person {
-            user_id: claims.sub,
-            is_admin: claims.adm,
-            via_key: false,
-        }));
+        return person_of_token(accounts, claims).await;
     }
     let Some(value) = headers.get("x-api-key") else {
         return Ok(Caller::Anonymous);
@@ -80,6 +77,31 @@ async fn identify(
     match accounts.auth().limiter.record_failure(&subjects).await {
         Some(seconds) => Err(ApiError::TooManyRequests(seconds)),
         None => Err(ApiError::Unauthorized("invalid API key".into())),
+    }
+}
+
+/// The person a verified access token names, as of now: a disabled account's tokens are
+/// refused, and admin rights are the current ones, not the token's `adm` claim (both from a
+/// snapshot at most 2 s old; see `account_status`).
+pub(crate) async fn person_of_token(
+    accounts: &Accounts<'_>,
+    claims: loam_auth::Claims,
+) -> Result<Caller, ApiError> {
+    let standing = accounts
+        .auth()
+        .account_status
+        .standing(accounts.db(), &claims.sub, claims.iat, claims.adm)
+        .await?;
+    let user_id = claims.sub;
+    match standing {
+        Standing::Disabled => Err(ApiError::Unauthorized(
+            "this account is disabled; ask an administrator".into(),
+        )),
+        Standing::Enabled { is_admin } => Ok(Caller::Person(Person {
+            user_id,
+            is_admin,
+            via_key: false,
+        })),
     }
 }
 

@@ -2,11 +2,14 @@
 //! binary and every integration test call exactly that, so what is tested is what runs.
 
 mod access;
+mod account_status;
 pub mod accounts;
+pub mod admin;
 pub mod auth_context;
 pub mod backup;
 mod caller;
 pub mod cli;
+pub mod cli_users;
 mod commit_queue;
 mod connections;
 mod equations;

@@ -10,7 +10,7 @@ use socketioxide::extract::{SocketRef, TryData};
 use tokio::sync::broadcast;
 
 use crate::access::{self, Need};
-use crate::caller::{Caller, Person};
+use crate::caller::Caller;
 use crate::state::AppState;
 
 /// The `measurement_received` payload, in ENTS's field names.
@@ -65,11 +65,18 @@ pub(crate) fn socket_layer(state: &AppState) -> socketioxide::layer::SocketIoLay
                     .tokens
                     .verify(&token, loam_auth::TokenKind::Access)
                 {
-                    Ok(claims) => Caller::Person(Person {
-                        user_id: claims.sub,
-                        is_admin: claims.adm,
-                        via_key: false,
-                    }),
+                    Ok(claims) => {
+                        match crate::identity::person_of_token(&connect_state.accounts(), claims)
+                            .await
+                        {
+                            Ok(caller) => caller,
+                            Err(_) => {
+                                // A disabled account (or an unreachable database) gets no connection.
+                                let _ = socket.disconnect();
+                                return;
+                            }
+                        }
+                    }
                     Err(_) => {
                         // A present credential is always checked: a bad token gets no connection.
                         let _ = socket.disconnect();

@@ -60,6 +60,8 @@ enum UserCommand {
         #[arg(long)]
         last_name: Option<String>,
     },
+    #[command(flatten)]
+    Admin(loam_api::cli_users::UserAdminCommand),
 }
 
 fn main() -> ExitCode {
@@ -126,6 +128,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if admin { " as an administrator" } else { "" }
             );
             Ok(())
+        }
+        Command::User(UserCommand::Admin(command)) => {
+            loam_api::cli_users::run(&cli.config, command).await
         }
         Command::Healthcheck => loam_telemetry::probes::http_ok(cli.config.listen, "/healthz")
             .await

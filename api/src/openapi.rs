@@ -17,6 +17,7 @@ use utoipa::OpenApi;
         (name = "docs", description = "This document and its viewer"),
         (name = "auth", description = "Accounts and sessions"),
         (name = "users", description = "The current user and their API key"),
+        (name = "admin", description = "User administration and its audit trail (administrators only)"),
         (name = "loggers", description = "Field devices and their device keys"),
         (name = "tags", description = "Labels on cells"),
         (name = "sharing", description = "Cell members"),

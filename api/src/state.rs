@@ -58,6 +58,7 @@ impl AppState {
         let auth = AuthContext {
             tokens: TokenKeys::new(jwt_secret),
             key_cache: KeyCache::default(),
+            account_status: Default::default(),
             limiter: FailureLimiter::new(
                 config.auth_failures_per_minute,
                 redis.clone(),

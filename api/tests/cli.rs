@@ -131,3 +131,119 @@ fn an_unusable_artifacts_folder_fails_at_start_naming_it() {
         "names the path: {out:?}"
     );
 }
+
+/// `loam` with `input` on standard input.
+fn loam_with_stdin(args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loam"));
+    cmd.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LOAM_") || name == "DATABASE_URL" || name == "REDIS_URL" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("loam runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("loam ends")
+}
+
+fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn user_commands_list_disable_and_keep_the_last_admin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let env = [("LOAM_DATA_DIR", data.to_str().expect("utf-8"))];
+    let password = "a-long-enough-password\n";
+    for args in [
+        &[
+            "user",
+            "create",
+            "--email",
+            "root@example.test",
+            "--password-stdin",
+            "--admin",
+        ][..],
+        &[
+            "user",
+            "create",
+            "--email",
+            "field@example.test",
+            "--password-stdin",
+        ][..],
+    ] {
+        stdout_of(&loam_with_stdin(args, &env, password));
+    }
+
+    let listed = stdout_of(&loam(&["user", "list"], &env));
+    let line = |email: &str| {
+        listed
+            .lines()
+            .find(|l| l.contains(email))
+            .unwrap_or_else(|| panic!("{email} is not listed:\n{listed}"))
+            .to_owned()
+    };
+    assert!(line("root@example.test").contains(" yes "), "{listed}");
+    assert!(line("field@example.test").contains(" no "), "{listed}");
+    assert!(
+        line("field@example.test").trim_end().ends_with('-'),
+        "{listed}"
+    );
+
+    let disabled = stdout_of(&loam(
+        &["user", "disable", "--email", "Field@Example.test"],
+        &env,
+    ));
+    assert!(
+        disabled.contains("field@example.test is disabled"),
+        "{disabled}"
+    );
+    let searched = stdout_of(&loam(&["user", "list", "--search", "field"], &env));
+    assert!(!searched.contains("root@"), "{searched}");
+    let field = searched
+        .lines()
+        .find(|l| l.contains("field@example.test"))
+        .expect("listed");
+    assert!(!field.trim_end().ends_with('-'), "a disabled time: {field}");
+
+    // The last enabled administrator stays one, from the command line too.
+    let refused = loam(
+        &["user", "revoke-admin", "--email", "root@example.test"],
+        &env,
+    );
+    assert_one_line_failure(&refused, "last enabled administrator");
+    let unknown = loam(&["user", "enable", "--email", "nobody@example.test"], &env);
+    assert_one_line_failure(&unknown, "no account has the email");
+    stdout_of(&loam(
+        &["user", "enable", "--email", "field@example.test"],
+        &env,
+    ));
+    let reset = loam_with_stdin(
+        &[
+            "user",
+            "set-password",
+            "--email",
+            "field@example.test",
+            "--password-stdin",
+        ],
+        &env,
+        "another-long-password\n",
+    );
+    assert!(stdout_of(&reset).contains("new password set"));
+}

@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 pub use account::{Login, Refreshed};
+pub use admin::{AuditQuery, UserSearch};
 pub use cells::{CellFilter, ShareWith, TagFields, TagFilter, TagIds, UserIds};
 pub use data::{CatalogQuery, CellIds, Equation, SensorQuery, SeriesQuery, Uploaded};
 pub use devices::{Download, FirmwareSearch};
@@ -25,6 +26,7 @@ pub fn operations() -> Vec<(&'static str, &'static str)> {
     [
         account::OPERATIONS,
         account::HAND_WRITTEN,
+        admin::OPERATIONS,
         cells::OPERATIONS,
         data::OPERATIONS,
         data::HAND_WRITTEN,
@@ -86,6 +88,7 @@ macro_rules! operations {
 }
 
 mod account;
+mod admin;
 mod cells;
 mod data;
 mod devices;

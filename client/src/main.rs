@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use loam_client::{CellFilter, Client, Credentials, FirmwareSearch, LoggerFilter};
+use loam_client::{
+    AuditQuery, CellFilter, Client, Credentials, FirmwareSearch, LoggerFilter, UserSearch,
+};
+use loam_schemas::admin::{AuditPage, SetPasswordRequest, UserPage};
 use loam_schemas::cells::CreateCellRequest;
 use loam_schemas::jobs::{ExportRequest, ExportResample, ExportSeries};
 use loam_schemas::loggers::{CreateDeviceKeyRequest, CreateLoggerRequest};
@@ -19,7 +22,7 @@ use loam_schemas::loggers::{CreateDeviceKeyRequest, CreateLoggerRequest};
 #[command(
     name = "loamctl",
     version,
-    about = "Loam's command-line client: cells, loggers, keys, firmware, receipts, jobs and CSV imports"
+    about = "Loam's command-line client: cells, loggers, keys, firmware, receipts, jobs, CSV imports and account administration"
 )]
 struct Cli {
     /// The Loam server.
@@ -103,6 +106,15 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Accounts (administrators only).
+    #[command(subcommand)]
+    Users(UserCommand),
+    /// The audit trail of account administration, newest first (administrators only).
+    Audit {
+        /// How many records.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Imports an ENTS-format CSV file into a cell (as a job) and waits for it.
     Import {
         /// The CSV file.
@@ -113,6 +125,41 @@ enum Command {
         /// Logger id the power rows belong to.
         #[arg(long)]
         logger: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Lists accounts (optionally those whose email or name contains TEXT).
+    List {
+        /// Substring of the email or a name.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Makes an account an administrator.
+    GrantAdmin {
+        /// The account's email.
+        email: String,
+    },
+    /// Takes administration away.
+    RevokeAdmin {
+        /// The account's email.
+        email: String,
+    },
+    /// Disables an account (no sign-in; its tokens and keys stop working).
+    Disable {
+        /// The account's email.
+        email: String,
+    },
+    /// Enables a disabled account.
+    Enable {
+        /// The account's email.
+        email: String,
+    },
+    /// Sets an account's password, read from stdin (ends its sessions).
+    SetPassword {
+        /// The account's email.
+        email: String,
     },
 }
 
@@ -575,6 +622,111 @@ async fn read(
     }
 }
 
+/// The id of the account with this email (administrators search by it).
+async fn user_id(api: &Client, email: &str) -> anyhow::Result<String> {
+    let wanted = email.trim().to_lowercase();
+    let page = api
+        .admin_users(&UserSearch {
+            q: Some(wanted.clone()),
+            limit: Some(500),
+            offset: None,
+        })
+        .await?;
+    page.users
+        .into_iter()
+        .find(|u| u.email == wanted)
+        .map(|u| u.id)
+        .with_context(|| format!("no account has the email {wanted}"))
+}
+
+fn print_users(page: &UserPage) {
+    println!("{:<38} {:<32} {:<6} DISABLED", "ID", "EMAIL", "ADMIN");
+    for user in &page.users {
+        println!(
+            "{:<38} {:<32} {:<6} {}",
+            user.id,
+            user.email,
+            if user.is_admin { "yes" } else { "no" },
+            user.disabled_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    if page.total > page.users.len() as i64 {
+        println!("({} of {} shown)", page.users.len(), page.total);
+    }
+}
+
+fn print_audit(page: &AuditPage) {
+    println!(
+        "{:<25} {:<28} {:<13} {:<28} DETAIL",
+        "AT", "ACTOR", "ACTION", "SUBJECT"
+    );
+    for entry in &page.entries {
+        let actor = entry.actor_email.as_deref().unwrap_or(&entry.actor_id);
+        let subject = entry
+            .subject_email
+            .as_deref()
+            .or(entry.subject_id.as_deref())
+            .unwrap_or("-");
+        println!(
+            "{:<25} {:<28} {:<13} {:<28} {}",
+            entry.at.format("%Y-%m-%dT%H:%M:%SZ"),
+            actor,
+            entry.action,
+            subject,
+            entry.detail
+        );
+    }
+}
+
+async fn run_users(api: &Client, command: &UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::List { search } => {
+            let page = api
+                .admin_users(&UserSearch {
+                    q: search.clone(),
+                    limit: Some(500),
+                    offset: None,
+                })
+                .await?;
+            print_users(&page);
+        }
+        UserCommand::GrantAdmin { email } => {
+            api.grant_admin(&user_id(api, email).await?).await?;
+            println!("{email} is an administrator");
+        }
+        UserCommand::RevokeAdmin { email } => {
+            api.revoke_admin(&user_id(api, email).await?).await?;
+            println!("{email} is no longer an administrator");
+        }
+        UserCommand::Disable { email } => {
+            api.disable_user(&user_id(api, email).await?).await?;
+            println!("{email} is disabled");
+        }
+        UserCommand::Enable { email } => {
+            api.enable_user(&user_id(api, email).await?).await?;
+            println!("{email} is enabled");
+        }
+        UserCommand::SetPassword { email } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from stdin")?;
+            let id = user_id(api, email).await?;
+            api.set_user_password(
+                &id,
+                &SetPasswordRequest {
+                    password: password.trim_end_matches(['\r', '\n']).to_owned(),
+                },
+            )
+            .await?;
+            println!("{email}: new password set; every session ended");
+        }
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let api = client(&cli).await?;
     match &cli.command {
@@ -778,6 +930,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             end,
             follow,
         } => read(&api, *cell, kind, resample, (*start, *end), *follow).await?,
+        Command::Users(command) => run_users(&api, command).await?,
+        Command::Audit { limit } => print_audit(
+            &api.audit_log(&AuditQuery {
+                limit: Some(*limit),
+                offset: None,
+            })
+            .await?,
+        ),
         Command::Import { file, cell, logger } => {
             let csv =
                 std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;

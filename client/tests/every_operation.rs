@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use loam_client::{
-    CatalogQuery, CellDatasQuery, CellFilter, CellIds, Client, ClientError, Credentials, Equation,
-    FirmwareSearch, LoggerFilter, Month, OpenData, SensorQuery, SeriesQuery, ShareWith, TagFields,
-    TagFilter, TagIds, UserIds,
+    AuditQuery, CatalogQuery, CellDatasQuery, CellFilter, CellIds, Client, ClientError,
+    Credentials, Equation, FirmwareSearch, LoggerFilter, Month, OpenData, SensorQuery, SeriesQuery,
+    ShareWith, TagFields, TagFilter, TagIds, UserIds, UserSearch,
 };
+use loam_schemas::admin::SetPasswordRequest;
 use loam_schemas::auth::{ProfileUpdate, RegisterRequest};
 use loam_schemas::cells::{CreateCellRequest, UpdateCellRequest};
 use loam_schemas::devices::{DesiredFirmwareRequest, EnrolRequest, QuotaRequest};
@@ -593,6 +594,58 @@ async fn the_client_calls_every_operation(backend: Backend) {
     assert!(matches!(&archive, OpenData::Ready(zip) if zip.starts_with(b"PK")));
     let approved = admin.approve_open_data(&january).await.expect("approve");
     assert!(approved.message.contains("approved"));
+
+    // Administering people.
+    let found = admin
+        .admin_users(&UserSearch {
+            q: Some("FRIEND@".into()),
+            ..UserSearch::default()
+        })
+        .await
+        .expect("users");
+    assert_eq!(found.total, 1);
+    assert_eq!(found.users[0].email, FRIEND);
+    refused(me.admin_users(&UserSearch::default()).await, 403);
+    assert!(admin.grant_admin(&friend.id).await.expect("grant").is_admin);
+    assert!(
+        !admin
+            .revoke_admin(&friend.id)
+            .await
+            .expect("revoke")
+            .is_admin
+    );
+    let disabled = admin.disable_user(&friend.id).await.expect("disable");
+    assert!(disabled.disabled_at.is_some());
+    refused(anon.login(FRIEND, PASSWORD).await, 403);
+    let enabled = admin.enable_user(&friend.id).await.expect("enable");
+    assert!(enabled.disabled_at.is_none());
+    admin
+        .set_user_password(
+            &friend.id,
+            &SetPasswordRequest {
+                password: "another-long-password".into(),
+            },
+        )
+        .await
+        .expect("set password");
+    anon.login(FRIEND, "another-long-password")
+        .await
+        .expect("the new password works");
+    let trail = admin
+        .audit_log(&AuditQuery::default())
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = trail.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "set_password",
+            "enable",
+            "disable",
+            "revoke_admin",
+            "grant_admin"
+        ]
+    );
 
     // Taking it all down again.
     me.delete_firmware("soil-node", "1.0.0")

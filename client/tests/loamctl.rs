@@ -9,7 +9,11 @@ use std::process::{Command, Stdio};
 
 use loam_tests::{Backend, TestApp, backend_tests, frames};
 
-backend_tests!(the_client_and_the_spec_agree, loamctl_drives_a_full_session);
+backend_tests!(
+    the_client_and_the_spec_agree,
+    loamctl_drives_a_full_session,
+    loamctl_administers_people
+);
 
 const EMAIL: &str = "operator@example.test";
 
@@ -374,4 +378,51 @@ async fn loamctl_drives_a_full_session(backend: Backend) {
     assert!(out.contains("succeeded"), "{out}");
     let (ok, out, _) = run(argv(&["jobs", "list"]), "").await;
     assert!(ok && out.matches("succeeded").count() >= 2, "{out}");
+}
+
+async fn loamctl_administers_people(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let _ = app.admin("root@example.test").await;
+    let _ = app.signed_in("field@example.test").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    let run = |args: &[&str], stdin: &str| {
+        tokio::task::block_in_place(|| loamctl(&app, &token, args, stdin))
+    };
+    let (ok, _, err) = run(
+        &["login", "--email", "root@example.test"],
+        loam_tests::PASSWORD,
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&["users", "list", "--search", "FIELD"], "");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("field@example.test") && !out.contains("root@"),
+        "{out}"
+    );
+    for args in [
+        &["users", "grant-admin", "field@example.test"][..],
+        &["users", "revoke-admin", "field@example.test"][..],
+        &["users", "disable", "field@example.test"][..],
+        &["users", "enable", "field@example.test"][..],
+    ] {
+        let (ok, _, err) = run(args, "");
+        assert!(ok, "{args:?}: {err}");
+    }
+    let (ok, out, err) = run(
+        &["users", "set-password", "field@example.test"],
+        "another-long-password\n",
+    );
+    assert!(ok && out.contains("new password set"), "{out}{err}");
+    let (ok, _, err) = run(&["users", "disable", "nobody@example.test"], "");
+    assert!(!ok && err.contains("no account has the email"), "{err}");
+    let (ok, out, err) = run(&["users", "revoke-admin", "root@example.test"], "");
+    assert!(!ok && err.contains("409"), "{out}{err}");
+    let (ok, out, err) = run(&["audit"], "");
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 5, "{out}");
+    assert!(rows[0].contains("root@example.test") && rows[0].contains("set_password"));
+    assert!(rows[0].contains("field@example.test"), "{out}");
+    assert!(rows[4].contains("grant_admin"), "{out}");
 }

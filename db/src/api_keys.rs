@@ -7,7 +7,8 @@ use crate::models::ApiKey;
 use crate::schema::api_keys as k;
 use crate::{DbConn, DbError};
 
-/// The live key with this digest together with whether its owner is an administrator.
+/// The live key with this digest together with whether its owner is an administrator. Keys of
+/// a disabled owner are not live.
 pub fn find_live_with_owner(
     conn: &mut DbConn,
     digest: &str,
@@ -20,6 +21,7 @@ pub fn find_live_with_owner(
         .filter(k::digest.eq(digest))
         .filter(k::revoked_at.is_null())
         .filter(k::expires_at.is_null().or(k::expires_at.gt(now)))
+        .filter(users::disabled_at.is_null())
         .first(conn)
         .optional()?)
 }

@@ -4,6 +4,7 @@
 //! matches on the connection variant.
 
 pub mod api_keys;
+pub mod audit;
 pub mod backup;
 pub mod bench;
 pub mod cells;

@@ -69,6 +69,8 @@ pub struct User {
     pub is_admin: bool,
     /// When the account was made (UTC).
     pub created_at: NaiveDateTime,
+    /// When an administrator disabled the account; `None` while it may sign in.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 /// The fields an insert of a user sets.
@@ -304,4 +306,38 @@ pub struct NewFirmware<'a> {
     pub user_id: Option<&'a str>,
     /// Now (UTC).
     pub created_at: NaiveDateTime,
+}
+
+/// One administrative action on an account, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::audit_log)]
+pub struct AuditEntry {
+    /// Order of recording.
+    pub id: i32,
+    /// When it happened (UTC).
+    pub at: NaiveDateTime,
+    /// Who did it: a user id, or `cli` for `loam user …`.
+    pub actor_id: String,
+    /// What was done (`grant_admin`, `disable`, …).
+    pub action: String,
+    /// The account acted on.
+    pub subject_id: Option<String>,
+    /// A small JSON object with the particulars.
+    pub detail: String,
+}
+
+/// The fields an audit record sets (the id is the database's).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = crate::schema::audit_log)]
+pub struct NewAuditEntry<'a> {
+    /// When it happened (UTC).
+    pub at: NaiveDateTime,
+    /// A user id, or `cli`.
+    pub actor_id: &'a str,
+    /// What was done.
+    pub action: &'a str,
+    /// The account acted on.
+    pub subject_id: Option<&'a str>,
+    /// JSON particulars.
+    pub detail: &'a str,
 }

@@ -85,6 +85,22 @@ pub fn revoke_family_of(
     })
 }
 
+/// Revokes every family of a person (new password, disabled account): each of their sessions
+/// must sign in again.
+pub fn revoke_all_of_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        rt::table
+            .filter(rt::user_id.eq(user_id))
+            .filter(rt::revoked_at.is_null()),
+    )
+    .set(rt::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
 fn revoke_family_inner(conn: &mut DbConn, family: &str, now: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(
         rt::table

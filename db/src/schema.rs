@@ -10,6 +10,7 @@ diesel::table! {
         password_hash -> Nullable<Text>,
         is_admin -> Bool,
         created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -305,3 +306,14 @@ diesel::joinable!(upload_receipts -> loggers (logger_id));
 diesel::joinable!(logger_firmware -> firmware (firmware_id));
 diesel::joinable!(logger_firmware -> loggers (logger_id));
 diesel::allow_tables_to_appear_in_same_query!(firmware, logger_firmware, loggers);
+
+diesel::table! {
+    audit_log (id) {
+        id -> Integer,
+        at -> Timestamp,
+        actor_id -> Text,
+        action -> Text,
+        subject_id -> Nullable<Text>,
+        detail -> Text,
+    }
+}

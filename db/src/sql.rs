@@ -18,3 +18,22 @@ diesel::define_sql_function! {
     /// SQL `lower()`, the same on both databases (case-insensitive name searches).
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
+
+diesel::define_sql_function! {
+    /// SQL `lower()` of a nullable column (optional names), the same on both databases.
+    #[sql_name = "lower"]
+    fn lower_nullable(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// `text` with LIKE's wildcards (`%`, `_`) and the escape character made literal; use with
+/// `.escape('\\')`.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

@@ -10,6 +10,7 @@
     clippy::expect_used
 )]
 
+pub mod admin;
 pub mod auth;
 pub mod cells;
 pub mod devices;

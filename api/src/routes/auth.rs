@@ -59,6 +59,7 @@ pub(crate) async fn register(
     responses(
         (status = 201, description = "Signed in; `refresh-token` cookie set", body = TokenResponse),
         (status = 401, description = "Wrong email or password (one answer for both)", body = ErrorResponse),
+        (status = 403, description = "`account_disabled`: the right password of an account an administrator disabled", body = ErrorResponse),
         (status = 422, description = "A field is missing", body = ErrorResponse),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorResponse),
         (status = 503, description = "The database is unreachable (the answer says so; retry later)", body = ErrorResponse),
@@ -89,6 +90,7 @@ pub(crate) async fn login(
     responses(
         (status = 201, description = "The new access token, as plain text; the cookie is rotated", body = String, content_type = "text/plain"),
         (status = 401, description = "Missing, invalid, expired or reused refresh token", body = ErrorResponse),
+        (status = 403, description = "`account_disabled`: the account was disabled by an administrator", body = ErrorResponse),
     ))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
@@ -198,6 +200,7 @@ pub(crate) async fn oauth_url(State(state): State<AppState>) -> Result<Json<Oaut
         (status = 201, description = "Signed in: the access token as plain text; `refresh-token` cookie set", body = String, content_type = "text/plain"),
         (status = 400, description = "Missing code or invalid state", body = ErrorResponse),
         (status = 401, description = "The provider refused, or the ID token is invalid", body = ErrorResponse),
+        (status = 403, description = "`account_disabled`: the linked account was disabled by an administrator", body = ErrorResponse),
         (status = 502, description = "The provider could not be reached", body = ErrorResponse),
         (status = 503, description = "OIDC is not configured", body = ErrorResponse),
     ))]

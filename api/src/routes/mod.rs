@@ -1,5 +1,6 @@
 //! Every route, grouped by resource; this list is the whole HTTP surface.
 
+pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod cells;
 pub(crate) mod devices;
@@ -116,4 +117,9 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
             users::create_user_key,
             users::delete_user_key
         ))
+        .person(routes!(admin::list_users))
+        .person(routes!(admin::grant_admin, admin::revoke_admin))
+        .person(routes!(admin::disable_user, admin::enable_user))
+        .person(routes!(admin::set_password))
+        .person(routes!(admin::audit_log))
 }

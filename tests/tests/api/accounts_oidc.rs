@@ -85,6 +85,17 @@ async fn oidc_sign_in_links_accounts_and_refuses_bad_tokens(backend: Backend) {
         .db(|c| loam_db::users::find_by_email(c, "grace@example.test"))
         .await;
     assert!(users.is_some_and(|u| u.password_hash.is_none()));
+    // An account an administrator disabled gets no session from the provider either.
+    app.db(|c| {
+        let grace = loam_db::users::find_by_email(c, "grace@example.test")?
+            .ok_or(loam_db::DbError::NotFound)?;
+        loam_db::users::set_disabled(c, &grace.id, Some(loam_db::now()))
+    })
+    .await;
+    let refused = exchange(&app, "ok:grace@example.test", &state).await;
+    assert_eq!(refused.status(), 403);
+    let err: Value = refused.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "account_disabled", "{err}");
 
     for code in [
         "unverified:x@example.test",

@@ -4,6 +4,7 @@
 mod access;
 mod accounts;
 mod accounts_oidc;
+mod admin;
 mod cells;
 mod devices;
 mod exports;
