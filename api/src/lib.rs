@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cli_users;
 mod commit_queue;
 mod connections;
+mod dashboard;
 mod equations;
 pub mod error;
 mod extract;
@@ -42,7 +43,8 @@ use axum::Router;
 /// Builds the complete router (routes, OpenAPI document, docs page, Socket.IO and every layer)
 /// from state. Call it inside a Tokio runtime: it starts the live-event bridge.
 pub fn build_app(state: AppState) -> Router {
-    let (routes, spec) = routes::api_routes(state.config().ents_compat).finish();
+    let (routes, spec) =
+        routes::api_routes(state.config().ents_compat).finish(state.config().dashboard_dir.clone());
     let routes = routes.layer(axum::Extension(openapi::SpecDocument::new(spec)));
     let live = live::socket_layer(&state);
     middleware::apply(routes, &state)

@@ -302,8 +302,13 @@ impl ApiRouter {
         &self.paths
     }
 
-    /// The router with its JSON 404/405 fallbacks and redirects, and the OpenAPI document.
-    pub(crate) fn finish(self) -> (Router<AppState>, OpenApi) {
+    /// The router with its JSON 404/405 fallbacks and redirects (and, with `dashboard`, the
+    /// dashboard's pages for unrouted GETs outside `/api/`), and the OpenAPI document.
+    pub(crate) fn finish(
+        self,
+        dashboard: Option<std::path::PathBuf>,
+    ) -> (Router<AppState>, OpenApi) {
+        let dashboard = dashboard.map(Arc::new);
         let mut table = matchit::Router::new();
         for path in &self.paths {
             // Duplicates come from several methods on one path; the first insert is enough.
@@ -314,8 +319,16 @@ impl ApiRouter {
         let router = router
             .fallback(move |req: Request| {
                 let table = Arc::clone(&table);
+                let dashboard = dashboard.clone();
                 async move {
                     let (parts, body) = req.into_parts();
+                    if let Some(dir) = dashboard.as_deref()
+                        && (parts.method == Method::GET || parts.method == Method::HEAD)
+                        && !parts.uri.path().starts_with("/api/")
+                        && let Some(page) = crate::dashboard::serve(dir, parts.uri.path()).await
+                    {
+                        return page;
+                    }
                     // Read the body before answering: a client that follows the 308 (e.g. the ents
                     // CLI posting to /api/sensor) reuses this connection, which stays usable only
                     // when its request was read to the end. Past the cap the connection just closes.

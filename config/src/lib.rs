@@ -23,6 +23,11 @@ pub struct Config {
     #[arg(long, env = "LOAM_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 
+    /// A built single-page dashboard to serve from this server's own origin (e.g. the ENTS
+    /// dashboard's `build` folder): its files, and `index.html` for any other page path.
+    #[arg(long, env = "LOAM_DASHBOARD_DIR")]
+    pub dashboard_dir: Option<PathBuf>,
+
     /// Serve `/metrics` on this separate address (host:port) instead of `LOAM_LISTEN`, e.g. to
     /// keep it off the public port.
     #[arg(long, env = "LOAM_METRICS_LISTEN")]

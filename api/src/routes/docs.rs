@@ -2,10 +2,12 @@
 //! offline (Redoc, embedded in the binary).
 
 use axum::Extension;
+use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::openapi::SpecDocument;
+use crate::state::AppState;
 
 /// Redoc's standalone bundle (MIT), see `api/assets/README.md`.
 const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc.standalone.js");
@@ -52,8 +54,14 @@ const HOME_PAGE: &str = concat!(
 /// documentation lives, instead of a JSON 404.
 #[utoipa::path(get, path = "/", tag = "docs",
     responses((status = 200, description = "HTML page", content_type = "text/html")))]
-pub(crate) async fn home_page() -> Html<&'static str> {
-    Html(HOME_PAGE)
+pub(crate) async fn home_page(State(state): State<AppState>) -> Response {
+    // With a dashboard configured, the front page is the dashboard.
+    if let Some(dir) = &state.config().dashboard_dir
+        && let Some(page) = crate::dashboard::serve(dir, "/").await
+    {
+        return page;
+    }
+    Html(HOME_PAGE).into_response()
 }
 
 /// This API's OpenAPI 3.1 document, generated from the code.

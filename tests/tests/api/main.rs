@@ -18,6 +18,7 @@ mod series;
 mod series_retention;
 mod server;
 mod server_connections;
+mod server_dashboard;
 mod server_lifecycle;
 mod server_limits;
 mod server_metrics;
