@@ -10,8 +10,16 @@ async fn a_built_dashboard_is_served_beside_the_api(backend: Backend) {
     let build = tempfile::tempdir().expect("temp dir");
     let root = build.path().to_path_buf();
     std::fs::create_dir_all(root.join("static/js")).expect("mkdir");
-    std::fs::write(root.join("index.html"), "<!doctype html><div id=root></div>").expect("index");
-    std::fs::write(root.join("static/js/main.abc123.js"), "console.log('dirtviz')").expect("js");
+    std::fs::write(
+        root.join("index.html"),
+        "<!doctype html><div id=root></div>",
+    )
+    .expect("index");
+    std::fs::write(
+        root.join("static/js/main.abc123.js"),
+        "console.log('dirtviz')",
+    )
+    .expect("js");
     let app = TestApp::spawn_with(
         backend,
         Options {
@@ -25,7 +33,10 @@ async fn a_built_dashboard_is_served_beside_the_api(backend: Backend) {
         assert_eq!(res.status(), 200, "{page}");
         assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
         assert_eq!(res.headers()["cache-control"], "no-cache");
-        assert!(res.text().await.expect("text").contains("id=root"), "{page}");
+        assert!(
+            res.text().await.expect("text").contains("id=root"),
+            "{page}"
+        );
     }
     let script = app.get("/static/js/main.abc123.js").await;
     assert_eq!(script.status(), 200);
