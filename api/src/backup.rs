@@ -87,7 +87,7 @@ pub async fn backup(config: &Config, args: BackupArgs) -> anyhow::Result<()> {
     // The database first: files copied afterwards are a superset of what it references.
     let backend = match config.database()? {
         DatabaseTarget::Sqlite(_) => {
-            let db = loam_db::open(config).await?;
+            let db = loam_db::open_for_command(config).await?;
             let target = out.join(SQLITE_COPY);
             db.run(move |c| loam_db::backup::sqlite_snapshot(c, &target))
                 .await
@@ -147,8 +147,16 @@ pub async fn restore(config: &Config, args: RestoreArgs) -> anyhow::Result<()> {
             )
         })?)
         .context("the manifest is not readable")?;
-    // Every byte is checked before anything is written.
+    // Only plain relative paths inside the backup, and every byte checked, before anything is
+    // written.
     for entry in &manifest.files {
+        ensure!(
+            Path::new(&entry.path)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))),
+            "the manifest names {:?}, outside the backup: refusing it",
+            entry.path
+        );
         let path = from.join(&entry.path);
         let (bytes, sha256) = digest(&path)?;
         ensure!(
@@ -156,6 +164,16 @@ pub async fn restore(config: &Config, args: RestoreArgs) -> anyhow::Result<()> {
             "{} does not match the manifest (damaged or changed backup)",
             path.display()
         );
+    }
+    // A restore only fills an empty place: nothing already there is overwritten.
+    for dir in [&config.data_dir, &config.artifacts()] {
+        if let Ok(mut entries) = std::fs::read_dir(dir) {
+            ensure!(
+                entries.next().is_none(),
+                "{} is not empty: restore into a fresh LOAM_DATA_DIR (and LOAM_ARTIFACTS_DIR)",
+                dir.display()
+            );
+        }
     }
     match (config.database()?, manifest.backend.as_str()) {
         (DatabaseTarget::Sqlite(path), "sqlite") => {
@@ -193,8 +211,23 @@ pub async fn restore(config: &Config, args: RestoreArgs) -> anyhow::Result<()> {
              backend (set DATABASE_URL accordingly)"
         ),
     }
-    copy_tree(&from.join(DATA), &config.data_dir, &|_| false)?;
-    copy_tree(&from.join(ARTIFACTS), &config.artifacts(), &|_| false)?;
+    // Exactly the files the manifest lists (and checked), nothing else that lies in the folder.
+    for entry in &manifest.files {
+        let relative = Path::new(&entry.path);
+        let target = if let Ok(rest) = relative.strip_prefix(DATA) {
+            config.data_dir.join(rest)
+        } else if let Ok(rest) = relative.strip_prefix(ARTIFACTS) {
+            config.artifacts().join(rest)
+        } else {
+            continue;
+        };
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::copy(from.join(relative), &target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
     println!(
         "restored the {} backup of {} into {} ({} files checked)",
         manifest.backend,

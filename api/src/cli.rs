@@ -67,7 +67,7 @@ fn bar(message: String) -> (ProgressBar, loam_jobs::Observer) {
 async fn executor(config: &Config) -> anyhow::Result<loam_jobs::Executor> {
     config.validate()?;
     config.ensure_data_dir()?;
-    let db = loam_db::open(config).await?;
+    let db = loam_db::open_for_command(config).await?;
     let (_, stop) = tokio::sync::watch::channel(false);
     Ok(loam_jobs::Executor::new(
         db,

@@ -73,7 +73,7 @@ pub async fn run(config: &Config, command: UserAdminCommand) -> anyhow::Result<(
     };
     config.validate()?;
     config.ensure_data_dir()?;
-    let db = loam_db::open(config).await?;
+    let db = loam_db::open_for_command(config).await?;
     let admin = Admin::cli(&db);
     let fail = |e: crate::error::ApiError| anyhow::anyhow!("{e}");
     match command {

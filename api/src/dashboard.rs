@@ -43,7 +43,20 @@ fn file_for(dir: &Path, path: &str) -> Option<PathBuf> {
         return None;
     }
     let file = dir.join(relative);
-    file.is_file().then_some(file)
+    // A symbolic link inside the folder must not lead outside it.
+    let (real, root) = (
+        std::fs::canonicalize(&file).ok()?,
+        std::fs::canonicalize(dir).ok()?,
+    );
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+/// Whether a path names a file (its last segment has an extension) rather than a page: a
+/// missing asset is a 404, not the app's page.
+fn names_a_file(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains('.'))
 }
 
 /// The dashboard's answer for `path`: the named file, or `index.html` for a page path; `None`
@@ -51,6 +64,7 @@ fn file_for(dir: &Path, path: &str) -> Option<PathBuf> {
 pub(crate) async fn serve(dir: &Path, path: &str) -> Option<Response> {
     let (file, is_index) = match file_for(dir, path) {
         Some(file) => (file, false),
+        None if names_a_file(path) => return None,
         None => (dir.join("index.html"), true),
     };
     let bytes = tokio::fs::read(&file).await.ok()?;
@@ -94,5 +108,20 @@ mod tests {
             "a folder is not a file"
         );
         assert!(file_for(dir.path(), "/cells/5").is_none());
+        #[cfg(unix)]
+        {
+            let outside = tempfile::tempdir().expect("dir");
+            std::fs::write(outside.path().join("secret.txt"), "s").expect("write");
+            std::os::unix::fs::symlink(
+                outside.path().join("secret.txt"),
+                dir.path().join("leak.txt"),
+            )
+            .expect("symlink");
+            assert!(
+                file_for(dir.path(), "/leak.txt").is_none(),
+                "a link out of the folder"
+            );
+        }
+        assert!(names_a_file("/static/js/missing.js") && !names_a_file("/cells/5"));
     }
 }

@@ -110,7 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(email.contains('@'), "--email must be an email address");
             cli.config.validate()?;
             cli.config.ensure_data_dir()?;
-            let db = loam_db::open(&cli.config).await?;
+            let db = loam_db::open_for_command(&cli.config).await?;
             let user = loam_api::accounts::create_user(
                 &db,
                 &email,
@@ -142,7 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             cli.config.validate()?;
             cli.config.ensure_data_dir()?;
-            loam_db::open(&cli.config).await?;
+            loam_db::open_for_command(&cli.config).await?;
             tracing::info!("the database is up to date");
             Ok(())
         }

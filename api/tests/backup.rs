@@ -191,6 +191,23 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_upload(backend: B
     );
     assert_eq!(twice.status.code(), Some(1));
 
+    // A manifest naming a path outside the backup is refused before anything is read there.
+    let forged = backup_dir.path().join("forged");
+    copy_dir(&out, &forged);
+    let manifest_path = forged.join("loam-backup.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    manifest["files"][0]["path"] = serde_json::json!("data/../../../etc/passwd");
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write");
+    let fresh = tempfile::tempdir().expect("temp dir");
+    let refused = loam(
+        &fresh.path().join("data"),
+        None,
+        &["restore", "--from", &forged.to_string_lossy()],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("outside the backup"));
+
     let restored = TestApp::spawn_with(
         backend,
         Options {
@@ -235,5 +252,18 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_upload(backend: B
     drop(restored);
     if let Some((name, _)) = empty_db {
         let _ = loam_db::testing::drop_database(&loam_tests::postgres_admin_url(), &name);
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
     }
 }

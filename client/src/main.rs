@@ -336,38 +336,102 @@ fn save_session(path: &std::path::Path, session: &SavedSession) -> anyhow::Resul
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, serde_json::to_vec(session)?)
+    // Written aside and renamed into place: another loamctl never reads half a session.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, serde_json::to_vec(session)?)
+        .and_then(|()| std::fs::rename(&partial, path))
         .with_context(|| format!("cannot save the session to {}", path.display()))
 }
 
-/// The saved session's access token, renewed first (and saved again) when it has expired or
-/// is about to. A file holding a bare token (older loamctl) is used as it is.
-async fn saved_token(base: &Client, path: &std::path::Path) -> anyhow::Result<Option<String>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(None);
-    };
-    let Ok(session) = serde_json::from_str::<SavedSession>(&text) else {
-        return Ok(Some(text.trim().to_owned()));
-    };
-    let now = chrono::Utc::now().timestamp();
-    let fresh = expires_at(&session.access_token).is_none_or(|exp| exp > now + 30);
-    match (&session.refresh_token, fresh) {
-        (Some(refresh), false) => {
-            let renewed = base.refresh(refresh).await.with_context(|| {
-                format!(
-                    "the saved session has ended; sign in again with `loamctl login` ({} kept it)",
-                    path.display()
-                )
-            })?;
-            let session = SavedSession {
-                access_token: renewed.access_token,
-                refresh_token: renewed.refresh_token.or(session.refresh_token),
-            };
-            save_session(path, &session)?;
-            Ok(Some(session.access_token))
+/// Held while one loamctl renews the saved session: a refresh token works once, so two
+/// commands renewing it at the same moment would end the session for both.
+struct RenewLock(PathBuf);
+
+impl RenewLock {
+    async fn acquire(session: &std::path::Path) -> anyhow::Result<Self> {
+        let path = session.with_extension("lock");
+        for _ in 0..200 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return Ok(Self(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // A lock left by a killed loamctl is stale after half a minute.
+                    let stale = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(30));
+                    if stale {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
         }
-        _ => Ok(Some(session.access_token)),
+        bail!(
+            "another loamctl holds {} for more than 10 s",
+            path.display()
+        )
     }
+}
+
+impl Drop for RenewLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn read_session(path: &std::path::Path) -> Option<Result<SavedSession, String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(serde_json::from_str::<SavedSession>(&text).map_err(|_| text.trim().to_owned()))
+}
+
+fn is_fresh(session: &SavedSession) -> bool {
+    let now = chrono::Utc::now().timestamp();
+    expires_at(&session.access_token).is_none_or(|exp| exp > now + 30)
+}
+
+/// The saved session's access token, renewed first (and saved again) when it has expired or
+/// is about to; one loamctl renews at a time, the others use what it saved. A file holding a
+/// bare token (older loamctl) is used as it is.
+async fn saved_token(base: &Client, path: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let session = match read_session(path) {
+        None => return Ok(None),
+        Some(Err(bare)) => return Ok(Some(bare)),
+        Some(Ok(session)) => session,
+    };
+    if is_fresh(&session) || session.refresh_token.is_none() {
+        return Ok(Some(session.access_token));
+    }
+    let _lock = RenewLock::acquire(path).await?;
+    // Another loamctl may have renewed it while this one waited.
+    let session = match read_session(path) {
+        Some(Ok(session)) => session,
+        _ => return Ok(None),
+    };
+    let Some(refresh) = session
+        .refresh_token
+        .as_deref()
+        .filter(|_| !is_fresh(&session))
+    else {
+        return Ok(Some(session.access_token));
+    };
+    let renewed = base.refresh(refresh).await.with_context(|| {
+        format!(
+            "the saved session has ended; sign in again with `loamctl login` ({} kept it)",
+            path.display()
+        )
+    })?;
+    let session = SavedSession {
+        access_token: renewed.access_token,
+        refresh_token: renewed.refresh_token.or(session.refresh_token),
+    };
+    save_session(path, &session)?;
+    Ok(Some(session.access_token))
 }
 
 async fn client(cli: &Cli) -> anyhow::Result<Client> {

@@ -597,6 +597,15 @@ impl Config {
                 value: self.upload_writers.to_string(),
             });
         }
+        if let Some(dir) = &self.dashboard_dir
+            && !dir.join("index.html").is_file()
+        {
+            return Err(ConfigError::OutOfRange {
+                name: "LOAM_DASHBOARD_DIR",
+                rule: "a folder holding a built dashboard's index.html",
+                value: dir.display().to_string(),
+            });
+        }
         if self.upload_idle_secs == 0 {
             return Err(ConfigError::OutOfRange {
                 name: "LOAM_UPLOAD_IDLE_SECS",
@@ -797,6 +806,13 @@ mod tests {
         let mut argv = vec!["loam"];
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv).expect("valid arguments").config
+    }
+
+    #[test]
+    fn a_dashboard_folder_without_index_html_is_refused_at_start() {
+        let config = parse(&["--dashboard-dir", "/nonexistent/build"]);
+        let err = config.validate().expect_err("refused");
+        assert!(err.to_string().contains("LOAM_DASHBOARD_DIR"), "{err}");
     }
 
     #[test]

@@ -136,6 +136,9 @@ impl std::fmt::Debug for Db {
 /// Seconds libpq may take to open a connection (TCP and start-up) before it gives up.
 pub const CONNECT_TIMEOUT_SECS: u32 = 5;
 
+/// The pool size of one-shot commands (`loam user …`, `loam backup`, …).
+pub const COMMAND_POOL: u32 = 2;
+
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a pooled connection may sit idle before it is closed (down to one).
@@ -181,7 +184,10 @@ impl Db {
         drop(manager.connect_now()?);
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            // A server keeps one connection warm; a command's small pool keeps none, so no
+            // connection is being opened in the background when the command exits (libpq
+            // tearing down under a connecting thread crashed `loam user …` at exit).
+            .min_idle(Some(u32::from(pool_size > COMMAND_POOL)))
             // Connections a burst opened close again after half a minute idle (checked every
             // 30 s): each holds its own page cache (SQLite) or server process (Postgres).
             .idle_timeout(Some(IDLE_CONNECTION))

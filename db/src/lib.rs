@@ -37,7 +37,7 @@ pub mod writes;
 
 pub use connection::{Backend, Db, DbConn, PoolStats, write_retries, write_transaction};
 pub use error::DbError;
-pub use open::open;
+pub use open::{open, open_for_command};
 pub mod testing;
 
 /// The current UTC time at the precision both databases keep (microseconds), so a value read

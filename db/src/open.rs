@@ -36,3 +36,11 @@ pub async fn open(config: &Config) -> Result<Db, DbError> {
     }
     Ok(db)
 }
+
+/// [`open`] for a one-shot command: a pool of two that keeps no idle connection, so the
+/// process exits with nothing half-opened in the background.
+pub async fn open_for_command(config: &Config) -> Result<Db, DbError> {
+    let mut config = config.clone();
+    config.db_pool_size = crate::connection::COMMAND_POOL;
+    open(&config).await
+}

@@ -290,8 +290,14 @@ impl Metrics {
         }
     }
 
-    /// Records one answered request.
+    /// Records one answered request. Methods outside HTTP's standard set are counted as
+    /// `other`, so a client inventing methods cannot multiply the series.
     pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" | "CONNECT"
+            | "TRACE" => method,
+            _ => "other",
+        };
         let status = match status {
             100..=199 => "1xx",
             200..=299 => "2xx",
@@ -413,6 +419,10 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(text.contains("loam_build_info{version=\""));
+        metrics.request("unmatched", "FOO123", 405, 0.001);
+        let text = metrics.render(&Snapshot::default());
+        assert!(!text.contains("FOO123"), "invented methods are not labels");
+        assert!(text.contains("method=\"other\""));
         // Without Redis the sample is absent, rather than a 0 that would page someone.
         let text = metrics.render(&Snapshot::default());
         assert!(!text.contains("loam_redis_up "), "{text}");

@@ -30,7 +30,16 @@ enum Command {
 
 fn main() -> ExitCode {
     loam_alloc::return_freed_memory_promptly();
-    let cli = Cli::parse();
+    // Settings that do not parse exit 1 like every other failure (clap would use 2, which
+    // Docker reserves in health checks); --help and --version still exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(1);
+        }
+    };
     loam_telemetry::init(cli.config.log_format, &cli.config.log_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -80,6 +80,12 @@ async fn the_worker_answers_health_readiness_and_metrics() {
     let port = free_port();
     // Nothing listens yet: the healthcheck fails with 1 (Docker reserves 2).
     assert_eq!(healthcheck(&app, &redis_url, port), Some(1));
+    // A setting that does not parse is a failure like any other: 1, not clap's 2.
+    let garbled = worker(&app, &redis_url, port, &["healthcheck"])
+        .env("LOAM_WORKER_LISTEN", "garbage")
+        .output()
+        .expect("loam-worker runs");
+    assert_eq!(garbled.status.code(), Some(1));
     let _worker = Running(
         worker(&app, &redis_url, port, &[])
             .stdout(std::process::Stdio::null())

@@ -101,6 +101,13 @@ pub(crate) async fn list_users(
             "q must not contain NUL characters",
         ));
     }
+    // Emails and names are short; a longer search cannot match and SQLite refuses long patterns.
+    if query.as_deref().is_some_and(|q| q.chars().count() > 320) {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "q is longer than any email or name (at most 320 characters)",
+        ));
+    }
     let (users, total) = admin.list(query, limit, offset).await?;
     Ok(Json(UserPage {
         users: users.into_iter().map(user_response).collect(),

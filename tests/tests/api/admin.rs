@@ -186,6 +186,16 @@ async fn admins_list_and_search_accounts(backend: Backend) {
     // LIKE's wildcards are plain characters in a search (`p_e` would match every `example`).
     assert_eq!(search("p_e").await, ["pip_e@example.test"]);
     assert!(search("nobody").await.is_empty());
+    // A search longer than any email is refused, not passed to the database (SQLite refuses
+    // long LIKE patterns).
+    let long = call(
+        &app,
+        Method::GET,
+        &format!("/api/admin/users?q={}", "a".repeat(50_000)),
+        &admin,
+    )
+    .await;
+    assert_eq!(long.status(), 400);
 
     let page = json_of(
         call(

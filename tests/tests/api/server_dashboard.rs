@@ -42,6 +42,9 @@ async fn a_built_dashboard_is_served_beside_the_api(backend: Backend) {
     assert_eq!(script.status(), 200);
     assert_eq!(script.headers()["content-type"], "application/javascript");
     assert_eq!(script.text().await.expect("text"), "console.log('dirtviz')");
+    // A missing asset is a 404, not the app's page.
+    let missing_asset = app.get("/static/js/missing.js").await;
+    assert_eq!(missing_asset.status(), 404);
     // Nothing outside the folder: a climbing path gets the app's page, never the file.
     let climbing = app.get("/static/../../../../etc/passwd").await;
     assert!(!climbing.text().await.expect("text").contains("root:"));
