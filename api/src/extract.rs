@@ -121,6 +121,28 @@ where
 
 /// Reads ENTS's time parameters: RFC 1123 times (default: the last 30 days), `resample`
 /// (default `hour`) and `stream`; unknown parameters are refused.
+/// A listing's page from `limit` and `offset`: `limit` defaults to `default_limit` and is kept
+/// within 1..=`max_limit`; either one that is not a non-negative integer is a 400.
+pub(crate) fn page(
+    params: &HashMap<String, String>,
+    default_limit: i64,
+    max_limit: i64,
+) -> Result<(i64, i64), ApiError> {
+    let number = |key: &str, default: i64| match params.get(key) {
+        None => Ok(default),
+        Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_parameter",
+                format!("{key} must be a non-negative integer"),
+            )
+        }),
+    };
+    Ok((
+        number("limit", default_limit)?.clamp(1, max_limit),
+        number("offset", 0)?,
+    ))
+}
+
 pub(crate) fn series_window(
     params: &HashMap<String, String>,
     allowed: &[&str],

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use loam_db::models::User;
 use loam_schemas::admin::{
     AdminUserResponse, AuditEntryResponse, AuditPage, SetPasswordRequest, UserPage,
@@ -15,7 +15,7 @@ use loam_schemas::errors::ErrorResponse;
 use crate::admin::{Actor, Admin, AuditRow};
 use crate::caller::Person;
 use crate::error::ApiError;
-use crate::extract::Valid;
+use crate::extract::{Ids, Valid};
 use crate::state::AppState;
 
 /// Largest page of accounts or audit records.
@@ -57,23 +57,6 @@ fn audit_response(row: AuditRow) -> AuditEntryResponse {
     }
 }
 
-/// `limit` (default 50, at most 500) and `offset` of a paged listing; 400 when not numbers.
-fn page_of(params: &HashMap<String, String>) -> Result<(i64, i64), ApiError> {
-    let number = |key: &str, default: i64| match params.get(key) {
-        None => Ok(default),
-        Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_parameter",
-                format!("{key} must be a non-negative integer"),
-            )
-        }),
-    };
-    Ok((
-        number("limit", 50)?.clamp(1, PAGE_MAX),
-        number("offset", 0)?,
-    ))
-}
-
 /// Lists accounts, optionally those whose email or name contains `q` (case-insensitive).
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin",
     params(
@@ -92,7 +75,7 @@ pub(crate) async fn list_users(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<UserPage>, ApiError> {
     let admin = admin_of(&state, &person)?;
-    let (limit, offset) = page_of(&params)?;
+    let (limit, offset) = crate::extract::page(&params, 50, PAGE_MAX)?;
     let query = params.get("q").cloned();
     if query.as_deref().is_some_and(|q| q.contains('\0')) {
         // Postgres text cannot hold NUL, so no account matches; say so instead of failing.
@@ -129,7 +112,7 @@ pub(crate) async fn list_users(
 pub(crate) async fn grant_admin(
     State(state): State<AppState>,
     person: Person,
-    Path(user_id): Path<String>,
+    Ids(user_id): Ids<String>,
 ) -> Result<Json<AdminUserResponse>, ApiError> {
     let admin = admin_of(&state, &person)?;
     let user = admin
@@ -150,7 +133,7 @@ pub(crate) async fn grant_admin(
 pub(crate) async fn revoke_admin(
     State(state): State<AppState>,
     person: Person,
-    Path(user_id): Path<String>,
+    Ids(user_id): Ids<String>,
 ) -> Result<Json<AdminUserResponse>, ApiError> {
     let admin = admin_of(&state, &person)?;
     let user = admin
@@ -172,7 +155,7 @@ pub(crate) async fn revoke_admin(
 pub(crate) async fn disable_user(
     State(state): State<AppState>,
     person: Person,
-    Path(user_id): Path<String>,
+    Ids(user_id): Ids<String>,
 ) -> Result<Json<AdminUserResponse>, ApiError> {
     let admin = admin_of(&state, &person)?;
     let user = admin
@@ -192,7 +175,7 @@ pub(crate) async fn disable_user(
 pub(crate) async fn enable_user(
     State(state): State<AppState>,
     person: Person,
-    Path(user_id): Path<String>,
+    Ids(user_id): Ids<String>,
 ) -> Result<Json<AdminUserResponse>, ApiError> {
     let admin = admin_of(&state, &person)?;
     let user = admin
@@ -214,7 +197,7 @@ pub(crate) async fn enable_user(
 pub(crate) async fn set_password(
     State(state): State<AppState>,
     person: Person,
-    Path(user_id): Path<String>,
+    Ids(user_id): Ids<String>,
     Valid(body): Valid<SetPasswordRequest>,
 ) -> Result<Json<AdminUserResponse>, ApiError> {
     let admin = admin_of(&state, &person)?;
@@ -241,7 +224,7 @@ pub(crate) async fn audit_log(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let admin = admin_of(&state, &person)?;
-    let (limit, offset) = page_of(&params)?;
+    let (limit, offset) = crate::extract::page(&params, 50, PAGE_MAX)?;
     let (rows, total) = admin.audit(limit, offset).await?;
     Ok(Json(AuditPage {
         entries: rows.into_iter().map(audit_response).collect(),

@@ -295,17 +295,7 @@ pub(crate) async fn search_firmware(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<FirmwarePage>, ApiError> {
-    let number = |key: &str, default: i64| match params.get(key) {
-        None => Ok(default),
-        Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_parameter",
-                format!("{key} must be a non-negative integer"),
-            )
-        }),
-    };
-    let limit = number("limit", 100)?.clamp(1, PAGE_MAX);
-    let offset = number("offset", 0)?;
+    let (limit, offset) = crate::extract::page(&params, 100, PAGE_MAX)?;
     let search = params.get("search").cloned();
     let (items, total) = state
         .db()
