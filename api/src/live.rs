@@ -2,6 +2,7 @@
 //! `subscribe_cells`, and every committed upload is pushed to its cell's room as
 //! `measurement_received`. Outside ENTS compatibility mode a client joins only the rooms of
 //! cells it may read, as the identity in its connect payload `{"token": "<jwt>"}` allows.
+//! Alert events of a cell's rules reach the same room as `alert`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -117,6 +118,7 @@ pub(crate) fn socket_layer(state: &AppState) -> socketioxide::layer::SocketIoLay
         },
     );
     let mut events = state.live().subscribe();
+    tokio::spawn(push_alerts(state.db().clone(), io.clone()));
     tokio::spawn(async move {
         loop {
             match events.recv().await {
@@ -145,4 +147,39 @@ pub(crate) fn socket_layer(state: &AppState) -> socketioxide::layer::SocketIoLay
         }
     });
     layer
+}
+
+/// How often the alert feed looks for new events (evaluated by whichever runner took the job).
+const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Pushes alert events to their cell's room as `alert`, following the events table from where
+/// it stood at start: every replica does, so a client on any replica hears every event.
+async fn push_alerts(db: loam_db::Db, io: SocketIo) {
+    let mut after = loop {
+        match db.run(loam_db::alerts::latest_event_id).await {
+            Ok(id) => break id,
+            Err(_) => tokio::time::sleep(ALERT_POLL * 5).await,
+        }
+    };
+    let mut tick = tokio::time::interval(ALERT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok(events) = db
+            .run(move |c| loam_db::alerts::events_after(c, after, 500))
+            .await
+        else {
+            continue;
+        };
+        for (event, rule_name) in events {
+            after = after.max(event.id);
+            let Some(cell) = event.cell_id.and_then(|c| u32::try_from(c).ok()) else {
+                continue;
+            };
+            let payload = loam_jobs::alerts::event_response(&event, &rule_name);
+            if let Err(err) = io.to(room(cell)).emit("alert", &payload).await {
+                tracing::debug!(error = %err, "alert event not delivered");
+            }
+        }
+    }
 }

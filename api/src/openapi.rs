@@ -28,6 +28,7 @@ use utoipa::OpenApi;
         (name = "insights", description = "Data availability, sensor catalog, equation validation"),
         (name = "devices", description = "Enrolment, upload receipts and quotas of field devices"),
         (name = "firmware", description = "Firmware images: publishing, assignment and download"),
+        (name = "field", description = "Field operations: device health, alert rules and their deliveries"),
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -1,6 +1,6 @@
 //! Storage upkeep for as long as the server runs: Postgres partitions made a couple of months
 //! ahead (so uploads never wait for one), and, with `LOAM_RAW_RETENTION_DAYS`, raw rows past
-//! the horizon deleted while their rollups stay. Every replica runs it; two sweeping at once
+//! the horizon deleted while their rollups stay; the upload log behind device health trimmed. Every replica runs it; two sweeping at once
 //! only find each other's rows already gone.
 
 use std::time::Duration;
@@ -26,6 +26,11 @@ async fn run_once(db: &loam_db::Db, raw_retention_days: Option<u32>) {
         Ok(0) => {}
         Ok(made) => tracing::info!(made, "made measurement partitions ahead"),
         Err(err) => tracing::warn!(error = %err, "could not make partitions ahead; retrying later"),
+    }
+    match db.run(move |c| loam_db::health::trim(c, now)).await {
+        Ok(0) => {}
+        Ok(trimmed) => tracing::info!(trimmed, "trimmed the upload log behind device health"),
+        Err(err) => tracing::warn!(error = %err, "could not trim the upload log; retrying later"),
     }
     let Some(days) = raw_retention_days else {
         return;

@@ -71,6 +71,8 @@ pub(crate) struct Envelope<'a> {
     pub body: &'a [u8],
     /// The device's `Loam-Locator`, when it sent one.
     pub locator: Option<Locator>,
+    /// The firmware version the device reported (`Loam-Firmware`), kept for its health.
+    pub firmware: Option<&'a str>,
 }
 
 /// Bytes of upload body one quota slot pays for.
@@ -87,6 +89,30 @@ pub(crate) fn locator(headers: &axum::http::HeaderMap) -> Result<Option<Locator>
             .map(Some)
             .ok_or_else(invalid_locator),
     }
+}
+
+/// Reads the optional `Loam-Firmware` header (the version the device runs, compared with the
+/// desired one in its health); a malformed one refuses the upload.
+pub(crate) fn reported_firmware(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("loam-firmware") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "firmware_invalid",
+                "Loam-Firmware is the running version: 1 to 64 of A-Z a-z 0-9 . _ - +",
+            )
+        })
 }
 
 /// The refusal of a malformed locator, in a header or a path.
@@ -307,6 +333,7 @@ fn claim(
         logger_id,
         slots,
         receipt,
+        firmware: envelope.firmware.map(str::to_owned),
     }))
 }
 

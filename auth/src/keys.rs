@@ -111,6 +111,13 @@ pub fn mask(prefix: &str, last4: &str) -> String {
     format!("{prefix}…{last4}")
 }
 
+/// A fresh shared secret (256 random bits as hex), e.g. the key a rule's webhooks are signed
+/// with: its owner reads it back, so it is stored as is, unlike API keys.
+pub fn random_secret() -> String {
+    let secret: [u8; 32] = rand::random();
+    hex::encode(secret)
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

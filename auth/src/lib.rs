@@ -18,7 +18,7 @@ mod password;
 mod tokens;
 
 pub use jsonwebtoken::jwk::JwkSet;
-pub use keys::{ApiKeyKind, KeyDigest, PlainKey, digest_hex, mask};
+pub use keys::{ApiKeyKind, KeyDigest, PlainKey, digest_hex, mask, random_secret};
 pub use oidc::{IdClaims, verify_id_token};
 pub use password::{hash_password, verify_password, verify_password_against_nothing};
 pub use tokens::{Claims, TokenKeys, TokenKind};

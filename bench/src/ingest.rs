@@ -83,6 +83,19 @@ fn legacy(ts: u32, device: &Device, power: bool) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// One power upload of (cell, logger) as ENTS firmware sends it, for other benches' background load.
+pub(crate) fn power_frame(ts: u32, cell: i64, logger: i64) -> Vec<u8> {
+    legacy(
+        ts,
+        &Device {
+            cell,
+            logger,
+            key: None,
+        },
+        true,
+    )
+}
+
 fn generic(ts: u32, device: &Device, count: usize) -> Vec<u8> {
     pb::RepeatedSensorMeasurements {
         meta: Some(pb::Metadata {

@@ -13,7 +13,8 @@
 //!    (rows/s);
 //! 4. memory given back: the server's RSS 10, 30 and 60 s after the work, against its idle size.
 //!
-//! `loam-bench scale` instead loads 100 million rows and measures Loam at that size (`scale.rs`).
+//! `loam-bench scale` instead loads 100 million rows and measures Loam at that size (`scale.rs`);
+//! `loam-bench fleet` times the fleet health view of 1,000 loggers (`fleet.rs`).
 //!
 //! `cargo run --release -p loam-bench -- --loam target/release/loam` (see README, "Benchmarks").
 
@@ -24,6 +25,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use loam_db::Db;
 
+mod fleet;
 mod ingest;
 mod scale;
 
@@ -32,6 +34,8 @@ mod scale;
 enum Bench {
     /// Loam at a research deployment's size (100 million rows by default; run by hand).
     Scale(scale::ScaleArgs),
+    /// The fleet health view of 1,000 loggers with eight days of upload log.
+    Fleet(fleet::FleetArgs),
 }
 
 /// Benchmarks a Loam binary against Postgres.
@@ -594,6 +598,9 @@ async fn main() -> anyhow::Result<()> {
         let site = site(&http, &server.base).await?;
         if let Some(Bench::Scale(scale)) = &args.command {
             return scale::run(&args, scale, (&server, &url, &data_dir), &db, &http, &site).await;
+        }
+        if let Some(Bench::Fleet(fleet)) = &args.command {
+            return fleet::run(fleet, &server, &db, &http, &site).await;
         }
         let part = |name: &str| args.parts.iter().any(|p| p == name);
         if part("ingest") {

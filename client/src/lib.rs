@@ -17,6 +17,7 @@ pub use admin::{AuditQuery, UserSearch};
 pub use cells::{CellFilter, ShareWith, TagFields, TagFilter, TagIds, UserIds};
 pub use data::{CatalogQuery, CellIds, Equation, SensorQuery, SeriesQuery, Uploaded};
 pub use devices::{Download, FirmwareSearch};
+pub use field::FleetFilter;
 pub use jobs::{CellDatasQuery, Month, OpenData};
 pub use loggers::LoggerFilter;
 
@@ -32,6 +33,7 @@ pub fn operations() -> Vec<(&'static str, &'static str)> {
         data::HAND_WRITTEN,
         devices::OPERATIONS,
         devices::HAND_WRITTEN,
+        field::OPERATIONS,
         jobs::OPERATIONS,
         jobs::HAND_WRITTEN,
         loggers::OPERATIONS,
@@ -92,6 +94,7 @@ mod admin;
 mod cells;
 mod data;
 mod devices;
+mod field;
 mod jobs;
 mod loggers;
 mod service;

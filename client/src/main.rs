@@ -106,6 +106,18 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Device health: your loggers as a table, the quietest first (or one logger in full).
+    Health {
+        /// One logger's full health instead of the table.
+        #[arg(long)]
+        logger: Option<i32>,
+        /// Only loggers that recently uploaded into this cell.
+        #[arg(long)]
+        cell: Option<i32>,
+        /// Only loggers in this state: ok, late, silent or never_seen.
+        #[arg(long)]
+        state: Option<String>,
+    },
     /// Accounts (administrators only).
     #[command(subcommand)]
     Users(UserCommand),
@@ -721,6 +733,66 @@ fn print_users(page: &UserPage) {
     }
 }
 
+/// Seconds as a person reads a silence: `45s`, `12m`, `3h05m`, `2d04h`.
+fn span(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// The fleet as a table to act on: quietest first, with what a field visit needs to know.
+fn print_fleet(fleet: &loam_schemas::fleet::FleetHealth) {
+    let c = &fleet.counts;
+    println!(
+        "{} silent, {} late, {} ok, {} never seen (at {})",
+        c.silent, c.late, c.ok, c.never_seen, fleet.at
+    );
+    println!(
+        "{:<6} {:<20} {:<10} {:>9} {:>9} {:>8} {:>8} {:>7} {:<5} FIRMWARE",
+        "ID", "NAME", "STATE", "SILENT", "INTERVAL", "UP/24H", "ROWS/24H", "VOLTS", "CELL"
+    );
+    for l in &fleet.loggers {
+        let state = serde_json::to_value(l.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let firmware = match (
+            &l.firmware.desired,
+            &l.firmware.reported,
+            l.firmware.up_to_date,
+        ) {
+            (_, _, Some(true)) => "up to date".to_owned(),
+            (Some(d), Some(r), Some(false)) => format!("runs {r}, wants {d}"),
+            (Some(d), None, _) => format!("wants {d}"),
+            (None, Some(r), _) => format!("runs {r}"),
+            _ => "-".to_owned(),
+        };
+        let interval = format!(
+            "{}{}",
+            span(l.interval_secs),
+            if l.interval_learned { "" } else { "?" }
+        );
+        println!(
+            "{:<6} {:<20} {:<10} {:>9} {:>9} {:>8} {:>8} {:>7} {:<5} {}",
+            l.logger_id,
+            l.name.chars().take(20).collect::<String>(),
+            state,
+            l.silence_secs.map_or_else(|| "never".to_owned(), span),
+            interval,
+            l.uploads_24h,
+            l.rows_24h,
+            l.last_voltage
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+            l.last_cell_id
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            firmware
+        );
+    }
+}
+
 fn print_audit(page: &AuditPage) {
     println!(
         "{:<25} {:<28} {:<13} {:<28} DETAIL",
@@ -994,6 +1066,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             end,
             follow,
         } => read(&api, *cell, kind, resample, (*start, *end), *follow).await?,
+        Command::Health {
+            logger: Some(id), ..
+        } => print(&api.logger_health(*id).await?)?,
+        Command::Health {
+            logger: None,
+            cell,
+            state,
+        } => print_fleet(
+            &api.fleet_health(&loam_client::FleetFilter {
+                cell_id: *cell,
+                state: state.clone(),
+            })
+            .await?,
+        ),
         Command::Users(command) => run_users(&api, command).await?,
         Command::Audit { limit } => print_audit(
             &api.audit_log(&AuditQuery {

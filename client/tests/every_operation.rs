@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use loam_client::{
     AuditQuery, CatalogQuery, CellDatasQuery, CellFilter, CellIds, Client, ClientError,
-    Credentials, Equation, FirmwareSearch, LoggerFilter, Month, OpenData, SensorQuery, SeriesQuery,
-    ShareWith, TagFields, TagFilter, TagIds, UserIds, UserSearch,
+    Credentials, Equation, FirmwareSearch, FleetFilter, LoggerFilter, Month, OpenData, SensorQuery,
+    SeriesQuery, ShareWith, TagFields, TagFilter, TagIds, UserIds, UserSearch,
 };
 use loam_schemas::admin::SetPasswordRequest;
 use loam_schemas::auth::{ProfileUpdate, RegisterRequest};
@@ -358,6 +358,19 @@ async fn the_client_calls_every_operation(backend: Backend) {
     let teros = serde_json::json!({"type": "teros12", "cellId": cell_id, "loggerId": logger_id,
         "ts": T0 + 120, "data": {"vwcRaw": 2000.0, "vwcAdj": 0.3, "temp": 21.5, "ec": 140}});
     device.upload_json(&teros, None).await.expect("json upload");
+    // Device health: the uploads so far are in the logger's health and the fleet's.
+    let health = device.logger_health(logger_id).await.expect("own health");
+    assert_eq!(health.logger_id, logger_id);
+    assert_eq!(health.uploads_24h, 2);
+    let fleet = me
+        .fleet_health(&FleetFilter {
+            cell_id: Some(cell_id),
+            state: Some("ok".into()),
+        })
+        .await
+        .expect("fleet health");
+    assert_eq!(fleet.counts.ok, 1);
+    assert_eq!(fleet.loggers.first().map(|l| l.logger_id), Some(logger_id));
     let legacy_power = device
         .insert_power(&LegacyPowerInsert {
             logger: "logger-1".into(),

@@ -222,6 +222,37 @@ async fn loamctl_drives_a_full_session(backend: Backend) {
         rows[0].contains("500.000") && rows[2].contains("700.000"),
         "{out}"
     );
+    // The fleet as a table: a second logger never seen, listed after the one that uploaded.
+    let (ok, _, err) = run(argv(&["loggers", "create", "--name", "lg-8"]), "").await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(argv(&["health"]), "").await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("0 silent, 0 late, 1 ok, 1 never seen"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("ID") && lines[1].contains("SILENT"),
+        "{out}"
+    );
+    let seen: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(
+        seen[..3],
+        [logger.to_string().as_str(), "lg-7", "ok"],
+        "{out}"
+    );
+    assert_eq!(seen[6], "3", "three uploads in 24 h: {out}");
+    assert!(
+        lines[3].contains("lg-8") && lines[3].contains("never_seen"),
+        "{out}"
+    );
+    let (ok, out, err) = run(argv(&["health", "--state", "never_seen"]), "").await;
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let (ok, _, err) = run(argv(&["health", "--state", "dead"]), "").await;
+    assert!(!ok);
+    assert!(err.contains("400") && err.contains("state"), "{err}");
     // A line that is neither is refused with its line number, after what came before.
     std::fs::write(&readings, "ts,voltage,current\n1,abc,2\n").expect("write");
     let (ok, _, err) = run(

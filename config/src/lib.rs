@@ -202,6 +202,16 @@ pub struct Config {
     #[arg(long, env = "LOAM_WORKER_HEARTBEAT_SECS", default_value_t = 5)]
     pub worker_heartbeat_secs: u64,
 
+    /// Seconds between evaluations of alert rules (a job each period, run by exactly one
+    /// runner); webhook retries back off in multiples of it.
+    #[arg(long, env = "LOAM_ALERT_PERIOD_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub alert_period_secs: u64,
+
+    /// Let alert webhooks reach loopback, private and link-local addresses (off: a rule's
+    /// owner could otherwise make the worker call services inside your network).
+    #[arg(long, env = "LOAM_ALERT_ALLOW_PRIVATE_WEBHOOKS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub alert_allow_private_webhooks: bool,
+
     /// Base URL of The Things Network's API (the identity server of your cluster).
     #[arg(
         long,

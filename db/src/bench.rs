@@ -201,3 +201,52 @@ pub fn measurement_rows(conn: &mut DbConn) -> Result<i64, DbError> {
     let values: i64 = data::table.count().get_result(conn)?;
     Ok(power + teros + values)
 }
+
+/// Makes `loggers` loggers for `owner` and the upload log of a realistic fleet over the last
+/// [`crate::health::KEEP_DAYS`] days before `now_epoch` (what the log holds in steady state):
+/// each wake-up is a power and a TEROS upload a second apart, intervals differ per logger (1 to
+/// 15 minutes), one in ten loggers fell silent two hours ago, one in ten missed three wake-ups,
+/// and one in fifty never uploaded. Returns the log lines written.
+pub fn seed_fleet(
+    conn: &mut DbConn,
+    owner: &str,
+    loggers: i64,
+    cell_id: i32,
+    now_epoch: i64,
+) -> Result<i64, DbError> {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Integer, Text};
+    let DbConn::Postgres(pg) = conn else {
+        return Err(DbError::Unavailable(
+            "bulk seeding is written for Postgres".into(),
+        ));
+    };
+    diesel::sql_query(
+        "INSERT INTO loggers (name, uuid, type, date_created, user_id)
+         SELECT 'fleet-' || g, md5(random()::text || g), 'ents', now(), $1
+           FROM generate_series(1, $2) AS g",
+    )
+    .bind::<Text, _>(owner)
+    .bind::<BigInt, _>(loggers)
+    .execute(pg)?;
+    let written = diesel::sql_query(
+        "WITH fleet AS (
+             SELECT id, 60 * (1 + id % 15) AS every,
+                    CASE WHEN id % 10 = 0 THEN 7200 WHEN id % 10 = 1 THEN 3 * 60 * (1 + id % 15) ELSE 0 END AS quiet
+               FROM loggers WHERE user_id = $1 AND id % 50 <> 2)
+         INSERT INTO logger_uploads (logger_id, cell_id, at, row_count, voltage, firmware)
+         SELECT f.id, $2,
+                to_timestamp($3 - f.quiet - k * f.every - burst) AT TIME ZONE 'UTC',
+                1, CASE WHEN burst = 0 THEN 3.3 - (k % 100) * 0.001 END, '1.4.2'
+           FROM fleet f,
+                generate_series(0, ($4 * 86400 / f.every)::integer) AS k,
+                generate_series(0, 1) AS burst",
+    )
+    .bind::<Text, _>(owner)
+    .bind::<Integer, _>(cell_id)
+    .bind::<BigInt, _>(now_epoch)
+    .bind::<BigInt, _>(crate::health::KEEP_DAYS)
+    .execute(pg)?;
+    pg.batch_execute("ANALYZE loggers; ANALYZE logger_uploads;")?;
+    Ok(i64::try_from(written).unwrap_or(i64::MAX))
+}

@@ -108,7 +108,7 @@ fn store_phased(
     let rows: Vec<&NewRow> = pending.iter().flat_map(|i| &uploads[*i].rows).collect();
     let fresh = write_rows(conn, &rows, now)?;
     let mut fresh = fresh.into_iter();
-    for i in pending {
+    for i in pending.iter().copied() {
         let new_rows = fresh
             .by_ref()
             .take(uploads[i].rows.len())
@@ -120,6 +120,12 @@ fn store_phased(
             replayed: false,
         }));
     }
+    // Health's upload log: one line per stored upload that names its logger, same commit.
+    let marks: Vec<_> = pending
+        .iter()
+        .filter_map(|i| upload_mark(&uploads[*i], now))
+        .collect();
+    crate::health::record(conn, &marks)?;
     // A locator sent twice in one batch: the later copy answers like a retry of the first.
     for (later, first) in duplicates {
         verdicts[later] = Some(match &verdicts[first] {
@@ -165,6 +171,28 @@ fn echo(err: &StoreError) -> StoreError {
         StoreError::QuotaExpired(expiry) => StoreError::QuotaExpired(*expiry),
         StoreError::Db(err) => StoreError::Db(err.duplicate()),
     }
+}
+
+/// The upload log line of an upload attributed to a logger.
+fn upload_mark(upload: &UploadRows, now: NaiveDateTime) -> Option<crate::health::UploadMark> {
+    let device = upload.device.as_ref()?;
+    let voltage = upload
+        .rows
+        .iter()
+        .filter_map(|r| match r.data {
+            RowData::Power { voltage, .. } => Some((r.ts, voltage)),
+            _ => None,
+        })
+        .max_by_key(|(ts, _)| *ts)
+        .map(|(_, v)| v);
+    Some(crate::health::UploadMark {
+        logger_id: device.logger_id,
+        cell_id: upload.rows.first().map(|r| r.cell_id),
+        at: now,
+        row_count: i32::try_from(upload.rows.len()).unwrap_or(i32::MAX),
+        voltage,
+        firmware: device.firmware.clone(),
+    })
 }
 
 fn receipt_of(upload: &UploadRows) -> Option<&UploadReceipt> {

@@ -51,6 +51,44 @@ pub fn insert(conn: &mut DbConn, job: &Job) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The kind of the periodic alert evaluation's records.
+pub const ALERT_SWEEP: &str = "alert_sweep";
+
+/// Inserts a record unless one with its id exists; true when this call inserted it (so
+/// exactly one of several schedulers dispatches a job whose id they all derive alike).
+pub fn insert_once(conn: &mut DbConn, job: &Job) -> Result<bool, DbError> {
+    let inserted = crate::on_backend!(conn, c => diesel::insert_into(jobs::table)
+        .values(job)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+/// Deletes ended records of `kind` last updated before `before` (periodic jobs would otherwise
+/// pile up, one per period). Returns how many.
+pub fn delete_ended(
+    conn: &mut DbConn,
+    kind: &str,
+    before: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        jobs::table
+            .filter(jobs::kind.eq(kind))
+            .filter(jobs::state.eq_any(["succeeded", "failed", "cancelled"]))
+            .filter(jobs::updated_at.lt(before)),
+    )
+    .execute(conn)?)
+}
+
+/// Ids and payloads of every record of `kind`, oldest first.
+pub fn kinds_and_payloads(conn: &mut DbConn, kind: &str) -> Result<Vec<(String, String)>, DbError> {
+    Ok(jobs::table
+        .filter(jobs::kind.eq(kind))
+        .order(jobs::created_at)
+        .select((jobs::id, jobs::payload))
+        .load(conn)?)
+}
+
 /// The job with this id, if any.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Job>, DbError> {
     Ok(jobs::table
@@ -259,11 +297,13 @@ pub fn queue_counts(conn: &mut DbConn) -> Result<(i64, i64, Option<NaiveDateTime
     Ok((queued, running, oldest))
 }
 
-/// Ids of jobs some runner is working on now: a test's server must leave none behind (their
-/// writes would land after the test's assertions, or in the next test's way).
+/// Ids of jobs some runner is working on now that someone asked for: a test's server must
+/// leave none behind (their writes would land after the test's assertions, or in the next
+/// test's way). The periodic alert evaluation is nobody's request and is not counted.
 pub fn running_ids(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     Ok(jobs::table
         .filter(jobs::state.eq("running"))
+        .filter(jobs::kind.ne(ALERT_SWEEP))
         .select(jobs::id)
         .load(conn)?)
 }

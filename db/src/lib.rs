@@ -3,6 +3,7 @@
 //! databases through diesel's `MultiConnection`; the rare statement that differs per backend
 //! matches on the connection variant.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
@@ -14,6 +15,7 @@ mod error;
 pub mod export;
 pub mod firmware;
 pub mod group_commit;
+pub mod health;
 pub mod import;
 pub mod jobs;
 pub mod loggers;

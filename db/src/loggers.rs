@@ -87,6 +87,7 @@ pub fn delete(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
         diesel::update(power_data::table.filter(power_data::logger_id.eq(id)))
             .set(power_data::logger_id.eq(None::<i32>))
             .execute(conn)?;
+        crate::health::forget(conn, id)?;
         Ok(diesel::delete(loggers::table.find(id)).execute(conn)? > 0)
     })
 }

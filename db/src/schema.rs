@@ -317,3 +317,83 @@ diesel::table! {
         detail -> Text,
     }
 }
+
+diesel::table! {
+    logger_uploads (id) {
+        id -> BigInt,
+        logger_id -> Integer,
+        cell_id -> Nullable<Integer>,
+        at -> Timestamp,
+        row_count -> Integer,
+        voltage -> Nullable<Double>,
+        firmware -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alert_rules (id) {
+        id -> Integer,
+        owner_id -> Text,
+        name -> Text,
+        cell_id -> Nullable<Integer>,
+        logger_id -> Nullable<Integer>,
+        condition -> Text,
+        repeat_minutes -> Nullable<Integer>,
+        notify_recovery -> Bool,
+        webhook_url -> Nullable<Text>,
+        secret -> Text,
+        enabled -> Bool,
+        firing_since -> Nullable<Timestamp>,
+        last_notified_at -> Nullable<Timestamp>,
+        evaluated_period -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_events (id) {
+        id -> BigInt,
+        rule_id -> Integer,
+        kind -> Text,
+        at -> Timestamp,
+        cell_id -> Nullable<Integer>,
+        logger_id -> Nullable<Integer>,
+        message -> Text,
+        value -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    alert_deliveries (id) {
+        id -> BigInt,
+        event_id -> BigInt,
+        rule_id -> Integer,
+        url -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    alert_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        rule_id -> Integer,
+        at -> Timestamp,
+        status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> Integer,
+    }
+}
+
+diesel::joinable!(alert_events -> alert_rules (rule_id));
+diesel::joinable!(alert_deliveries -> alert_events (event_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    alert_rules,
+    alert_events,
+    alert_deliveries,
+    alert_attempts
+);
+diesel::allow_tables_to_appear_in_same_query!(logger_uploads, loggers, device_enrolments);

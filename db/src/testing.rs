@@ -54,3 +54,41 @@ pub fn hold_measurement_writes(
         Ok::<_, DbError>(())
     })
 }
+
+/// Moves a logger's upload log `secs` into the past, as if every upload were that much older:
+/// health and silence rules are tested across their boundaries without waiting.
+pub fn backdate_uploads(
+    conn: &mut crate::DbConn,
+    logger_id: i32,
+    secs: i64,
+) -> Result<usize, DbError> {
+    use crate::schema::logger_uploads;
+    let marks: Vec<(i64, chrono::NaiveDateTime)> = logger_uploads::table
+        .filter(logger_uploads::logger_id.eq(logger_id))
+        .select((logger_uploads::id, logger_uploads::at))
+        .load(conn)?;
+    for (id, at) in &marks {
+        diesel::update(logger_uploads::table.find(*id))
+            .set(logger_uploads::at.eq(*at - chrono::TimeDelta::seconds(secs)))
+            .execute(conn)?;
+    }
+    Ok(marks.len())
+}
+
+/// Moves a rule's last notice `secs` into the past, so its repeat interval is tested without
+/// waiting for it.
+pub fn backdate_rule_notice(
+    conn: &mut crate::DbConn,
+    rule_id: i32,
+    secs: i64,
+) -> Result<(), DbError> {
+    use crate::schema::alert_rules;
+    let last: Option<chrono::NaiveDateTime> = alert_rules::table
+        .find(rule_id)
+        .select(alert_rules::last_notified_at)
+        .first(conn)?;
+    diesel::update(alert_rules::table.find(rule_id))
+        .set(alert_rules::last_notified_at.eq(last.map(|t| t - chrono::TimeDelta::seconds(secs))))
+        .execute(conn)?;
+    Ok(())
+}

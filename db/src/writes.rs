@@ -82,6 +82,8 @@ pub struct DeviceClaim {
     pub slots: i64,
     /// The signed receipt to keep (the upload carried a locator).
     pub receipt: Option<crate::models::UploadReceipt>,
+    /// The firmware version the device reported with the upload (`Loam-Firmware`).
+    pub firmware: Option<String>,
 }
 
 /// The outcome of one stored upload.

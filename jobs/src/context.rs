@@ -26,6 +26,10 @@ pub struct Settings {
     /// Days of raw rows kept (`LOAM_RAW_RETENTION_DAYS`); imports add to the rollups of older
     /// days instead of rebuilding them from rows that are gone.
     pub raw_retention_days: Option<u32>,
+    /// How often alert rules are evaluated (`LOAM_ALERT_PERIOD_SECS`).
+    pub alert_period: Duration,
+    /// How alert webhooks are sent (their retries back off in multiples of the period).
+    pub webhooks: crate::alerts::WebhookPolicy,
 }
 
 impl Settings {
@@ -44,6 +48,11 @@ impl Settings {
             artifact_ttl: config.artifact_ttl(),
             ttn,
             raw_retention_days: config.raw_retention_days,
+            alert_period: Duration::from_secs(config.alert_period_secs.max(1)),
+            webhooks: crate::alerts::WebhookPolicy {
+                backoff: Duration::from_secs(config.alert_period_secs.max(1)),
+                allow_private: config.alert_allow_private_webhooks,
+            },
         }
     }
 

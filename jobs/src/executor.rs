@@ -108,6 +108,7 @@ impl Executor {
             Ok(Payload::Import(p)) => p.run(&mut ctx).await,
             Ok(Payload::OpenData(p)) => p.run(&mut ctx).await,
             Ok(Payload::TtnSync(p)) => p.run(&mut ctx).await,
+            Ok(Payload::AlertSweep(p)) => p.run(&mut ctx).await,
         };
         if result.is_err() {
             // A failed, cancelled or interrupted attempt leaves no temporary file behind.

@@ -4,6 +4,7 @@
 //! two files). Two runners drive them: [`Runner`] inside the server on the embedded default, and
 //! [`worker`] on Redis through apalis for production (`loam-worker`).
 
+pub mod alerts;
 pub mod cleanup;
 mod context;
 mod error;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::AlertSweep;
 use crate::export::{ExportCells, ExportZip};
 use crate::import::ImportCsv;
 use crate::opendata::OpenDataMonth;
@@ -21,6 +22,8 @@ pub enum Payload {
     OpenData(OpenDataMonth),
     /// Register or remove a logger's device on The Things Network.
     TtnSync(TtnSync),
+    /// The period's evaluation of alert rules and their due webhook deliveries.
+    AlertSweep(AlertSweep),
 }
 
 impl Payload {
@@ -32,6 +35,7 @@ impl Payload {
             Payload::Import(_) => "import",
             Payload::OpenData(_) => "opendata",
             Payload::TtnSync(_) => "ttn_sync",
+            Payload::AlertSweep(_) => loam_db::jobs::ALERT_SWEEP,
         }
     }
 

@@ -20,6 +20,10 @@ use crate::payload::Payload;
 /// How long a submission waits for Redis before answering that the queue is unavailable.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The random part of periodic jobs' ids: fixed, so every runner derives the same id for a
+/// period (the time part is the period's start).
+const PERIODIC_ULID_BITS: u128 = 0x000A_1E57_5EEB_0000_0000;
+
 /// The message on the Redis queue: the job's id and where it came from (the record holds the
 /// rest, so a message is never stale).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +104,35 @@ impl JobQueue {
             return Err(e);
         }
         Ok(job)
+    }
+
+    /// Puts the alert evaluation of `period` on the queue once: its record's id is derived
+    /// from the period, so of several runners scheduling it only the first inserts and
+    /// dispatches it. True when this call did.
+    pub async fn submit_periodic(
+        &self,
+        db: &Db,
+        period: i64,
+        period_secs: i64,
+    ) -> Result<bool, QueueError> {
+        let payload = Payload::AlertSweep(crate::alerts::AlertSweep { period });
+        let mut job = queued_record(&payload, None, None);
+        let millis = u64::try_from(period.saturating_mul(period_secs).saturating_mul(1000))
+            .unwrap_or_default();
+        job.id = ulid::Ulid::from_parts(millis, PERIODIC_ULID_BITS).to_string();
+        let record = job.clone();
+        if !db
+            .run(move |c| loam_db::jobs::insert_once(c, &record))
+            .await?
+        {
+            return Ok(false);
+        }
+        if let Err(e) = self.dispatch(&job.id, None, None).await {
+            let id = job.id.clone();
+            let _ = db.run(move |c| loam_db::jobs::delete(c, &id)).await;
+            return Err(e);
+        }
+        Ok(true)
     }
 
     /// Hands an existing queued record to the runner, now or after `delay`.

@@ -44,6 +44,12 @@ impl Runner {
             db,
             self.executor.settings().artifacts.clone(),
         ));
+        // This runner is the queue's only consumer, so it also schedules the alert evaluation.
+        tokio::spawn(crate::alerts::schedule_forever(
+            self.executor.db().clone(),
+            crate::queue::JobQueue::InProcess(self.wake.clone()),
+            self.executor.settings().alert_period,
+        ));
         tokio::spawn(self.run());
     }
 

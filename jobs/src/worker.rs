@@ -74,6 +74,15 @@ async fn handle(message: QueuedJob, shared: Data<Arc<Shared>>) -> Result<(), Box
     Ok(())
 }
 
+/// Aborts a background task when the function that started it returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs a worker until `shutdown` resolves: stops taking jobs, interrupts the running ones at
 /// their next progress report (they go back on the queue) and returns. Reconnects when Redis
 /// goes away and comes back.
@@ -94,13 +103,19 @@ pub async fn run(
         executor.db().clone(),
         executor.settings().artifacts.clone(),
     ));
-    let shared = Arc::new(Shared {
-        executor,
-        queue: JobQueue::Redis {
-            client: client.clone(),
-            queue: options.queue.clone(),
-        },
-    });
+    let queue = JobQueue::Redis {
+        client: client.clone(),
+        queue: options.queue.clone(),
+    };
+    // Every worker schedules the alert evaluation; each period's record is made once. The
+    // scheduler ends with the worker.
+    let scheduler = tokio::spawn(crate::alerts::schedule_forever(
+        executor.db().clone(),
+        queue.clone(),
+        executor.settings().alert_period,
+    ));
+    let _scheduler = AbortOnDrop(scheduler);
+    let shared = Arc::new(Shared { executor, queue });
     loop {
         if *stopping.borrow() {
             return;

@@ -11,10 +11,12 @@
 )]
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod cells;
 pub mod devices;
 pub mod errors;
+pub mod fleet;
 pub mod health;
 pub mod insights;
 pub mod jobs;

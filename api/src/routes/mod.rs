@@ -1,11 +1,13 @@
 //! Every route, grouped by resource; this list is the whole HTTP surface.
 
 pub(crate) mod admin;
+pub(crate) mod alerts;
 pub(crate) mod auth;
 pub(crate) mod cells;
 pub(crate) mod devices;
 pub(crate) mod docs;
 pub(crate) mod firmware;
+pub(crate) mod fleet;
 pub(crate) mod health;
 pub(crate) mod insights;
 pub(crate) mod jobs;
@@ -96,6 +98,16 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .signed(routes!(firmware::download_firmware))
         .person_or_key(routes!(firmware::set_logger_firmware))
         .signed(routes!(firmware::get_logger_firmware))
+        .signed(routes!(fleet::logger_health))
+        .person_or_key(routes!(fleet::fleet_health))
+        .person_or_key(routes!(alerts::create_rule, alerts::list_rules))
+        .person_or_key(routes!(
+            alerts::get_rule,
+            alerts::update_rule,
+            alerts::delete_rule
+        ))
+        .person_or_key(routes!(alerts::rule_events))
+        .person_or_key(routes!(alerts::rule_deliveries))
         .public(routes!(series::read_power))
         .public(routes!(series::read_power_no_cell))
         .public(routes!(series::read_teros))

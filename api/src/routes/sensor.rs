@@ -55,6 +55,10 @@ async fn answer(
         Ok(locator) => locator,
         Err(err) => return refused(err.into()),
     };
+    let firmware = match uploads::reported_firmware(headers) {
+        Ok(firmware) => firmware,
+        Err(err) => return refused(err.into()),
+    };
     let upload = match upload {
         Ok(upload) => upload,
         Err(err) => return refused(err.into()),
@@ -64,6 +68,7 @@ async fn answer(
         door: source,
         body,
         locator,
+        firmware,
     };
     match (
         uploads::store(&state.ingest(), caller, upload, envelope).await,

@@ -263,6 +263,7 @@ async fn a_refused_upload_never_fails_the_others_in_its_batch(backend: Backend) 
             logger_id: logger,
             slots,
             receipt: None,
+            firmware: None,
         }),
     };
     let available = slots_left(&app, f.logger).await;

@@ -1,0 +1,238 @@
+//! The upload log behind device health: one line per accepted upload of a logger, appended in
+//! the upload's own commit (insert-only, so concurrent uploads never wait on it), read back as
+//! each logger's recent uploads plus its last 24 hours in a few statements for a whole fleet.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::prelude::*;
+
+use crate::models::{Enrolment, Firmware, Logger};
+use crate::schema::{device_enrolments, firmware, logger_firmware, logger_uploads, loggers};
+use crate::{DbConn, DbError};
+
+/// Most recent uploads read per logger: enough for a stable median of the gaps between them.
+pub const RECENT_UPLOADS: i64 = 32;
+
+/// How long the log keeps lines beyond each logger's newest [`RECENT_UPLOADS`].
+pub const KEEP_DAYS: i64 = 8;
+
+/// One accepted upload as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, QueryableByName, Insertable)]
+#[diesel(table_name = logger_uploads)]
+pub struct UploadMark {
+    /// The logger the upload is attributed to.
+    pub logger_id: i32,
+    /// The upload's first cell.
+    pub cell_id: Option<i32>,
+    /// Server commit time (UTC).
+    pub at: NaiveDateTime,
+    /// Rows the upload carried.
+    pub row_count: i32,
+    /// Its latest power voltage, when it carried power rows.
+    pub voltage: Option<f64>,
+    /// The firmware version the device reported with it.
+    pub firmware: Option<String>,
+}
+
+/// What the log and the device records say about one logger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggerFacts {
+    /// The logger.
+    pub logger: Logger,
+    /// Its newest uploads, newest first (at most [`RECENT_UPLOADS`]).
+    pub recent: Vec<UploadMark>,
+    /// Uploads accepted in the 24 hours before `now`.
+    pub uploads_24h: i64,
+    /// Rows those uploads carried.
+    pub rows_24h: i64,
+    /// Its enrolment (upload quota), when enrolled.
+    pub enrolment: Option<Enrolment>,
+    /// The firmware it should run, when one was chosen.
+    pub desired_firmware: Option<Firmware>,
+}
+
+/// Appends the log lines of uploads just stored (same transaction). Lines of loggers that do not
+/// exist are dropped: an anonymous upload may name any logger id.
+pub(crate) fn record(conn: &mut DbConn, marks: &[UploadMark]) -> Result<(), DbError> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i32> = marks.iter().map(|m| m.logger_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let known: Vec<i32> = loggers::table
+        .filter(loggers::id.eq_any(&ids))
+        .select(loggers::id)
+        .load(conn)?;
+    let kept: Vec<&UploadMark> = marks
+        .iter()
+        .filter(|m| known.contains(&m.logger_id))
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    crate::on_backend!(conn, c => diesel::insert_into(logger_uploads::table)
+        .values(kept.iter().map(|m| (*m).clone()).collect::<Vec<_>>())
+        .execute(c))?;
+    Ok(())
+}
+
+/// The facts of `owner`'s loggers (every logger with `None`), ordered by id.
+pub fn fleet(
+    conn: &mut DbConn,
+    owner: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Vec<LoggerFacts>, DbError> {
+    let list = match owner {
+        Some(owner) => loggers::table
+            .filter(loggers::user_id.eq(owner))
+            .select(Logger::as_select())
+            .order(loggers::id)
+            .load(conn)?,
+        None => loggers::table
+            .select(Logger::as_select())
+            .order(loggers::id)
+            .load(conn)?,
+    };
+    facts_of(conn, list, now)
+}
+
+/// The facts of one logger.
+pub fn of_logger(
+    conn: &mut DbConn,
+    logger: Logger,
+    now: NaiveDateTime,
+) -> Result<LoggerFacts, DbError> {
+    let mut facts = facts_of(conn, vec![logger], now)?;
+    facts
+        .pop()
+        .ok_or_else(|| DbError::Unavailable("no facts for the logger".into()))
+}
+
+fn facts_of(
+    conn: &mut DbConn,
+    list: Vec<Logger>,
+    now: NaiveDateTime,
+) -> Result<Vec<LoggerFacts>, DbError> {
+    let ids: Vec<i32> = list.iter().map(|l| l.id).collect();
+    let mut recent = recent_uploads(conn, &ids)?;
+    let day_ago = now - TimeDelta::hours(24);
+    let counts: Vec<(i32, i64, Option<i64>)> = logger_uploads::table
+        .filter(logger_uploads::logger_id.eq_any(&ids))
+        .filter(logger_uploads::at.gt(day_ago))
+        .group_by(logger_uploads::logger_id)
+        .select((
+            logger_uploads::logger_id,
+            diesel::dsl::count_star(),
+            diesel::dsl::sum(logger_uploads::row_count),
+        ))
+        .load(conn)?;
+    let counts: HashMap<i32, (i64, i64)> = counts
+        .into_iter()
+        .map(|(id, n, rows)| (id, (n, rows.unwrap_or(0))))
+        .collect();
+    let mut enrolments: HashMap<i32, Enrolment> = device_enrolments::table
+        .filter(device_enrolments::logger_id.eq_any(&ids))
+        .select(Enrolment::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|e| (e.logger_id, e))
+        .collect();
+    let mut desired: HashMap<i32, Firmware> = logger_firmware::table
+        .inner_join(firmware::table)
+        .filter(logger_firmware::logger_id.eq_any(&ids))
+        .select((logger_firmware::logger_id, Firmware::as_select()))
+        .load::<(i32, Firmware)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(list
+        .into_iter()
+        .map(|logger| {
+            let id = logger.id;
+            let (uploads_24h, rows_24h) = counts.get(&id).copied().unwrap_or((0, 0));
+            LoggerFacts {
+                recent: recent.remove(&id).unwrap_or_default(),
+                uploads_24h,
+                rows_24h,
+                enrolment: enrolments.remove(&id),
+                desired_firmware: desired.remove(&id),
+                logger,
+            }
+        })
+        .collect())
+}
+
+/// Each logger's newest [`RECENT_UPLOADS`] lines, newest first: one index walk per logger on
+/// Postgres (`LATERAL … LIMIT`), a window over the loggers' lines on SQLite.
+fn recent_uploads(
+    conn: &mut DbConn,
+    ids: &[i32],
+) -> Result<HashMap<i32, Vec<UploadMark>>, DbError> {
+    use diesel::sql_types::{Array, BigInt, Integer};
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let marks: Vec<UploadMark> = match conn {
+        DbConn::Postgres(pg) => diesel::sql_query(
+            "SELECT u.logger_id, u.cell_id, u.at, u.row_count, u.voltage, u.firmware
+               FROM unnest($1::integer[]) AS l(id)
+               CROSS JOIN LATERAL (
+                   SELECT * FROM logger_uploads
+                    WHERE logger_id = l.id
+                    ORDER BY at DESC, id DESC
+                    LIMIT $2) AS u",
+        )
+        .bind::<Array<Integer>, _>(ids)
+        .bind::<BigInt, _>(RECENT_UPLOADS)
+        .load(pg)?,
+        DbConn::Sqlite(lite) => {
+            let mut out = Vec::new();
+            // One short indexed query per logger: in-process, cheaper than a window over all.
+            for id in ids {
+                let mut rows: Vec<UploadMark> = logger_uploads::table
+                    .filter(logger_uploads::logger_id.eq(*id))
+                    .order((logger_uploads::at.desc(), logger_uploads::id.desc()))
+                    .limit(RECENT_UPLOADS)
+                    .select(UploadMark::as_select())
+                    .load(lite)?;
+                out.append(&mut rows);
+            }
+            out
+        }
+    };
+    let mut by_logger: HashMap<i32, Vec<UploadMark>> = HashMap::new();
+    for mark in marks {
+        by_logger.entry(mark.logger_id).or_default().push(mark);
+    }
+    Ok(by_logger)
+}
+
+/// Deletes log lines older than [`KEEP_DAYS`] that are not among their logger's newest
+/// [`RECENT_UPLOADS`] (so a long-silent logger keeps its last uploads). Returns how many.
+pub fn trim(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
+    use diesel::sql_types::{BigInt, Timestamp};
+    let horizon = now - TimeDelta::days(KEEP_DAYS);
+    let sql = "DELETE FROM logger_uploads WHERE at < $1 AND id NOT IN (
+                 SELECT id FROM (
+                   SELECT id, ROW_NUMBER() OVER (PARTITION BY logger_id ORDER BY at DESC, id DESC) AS n
+                     FROM logger_uploads) AS ranked
+                  WHERE n <= $2)";
+    Ok(match conn {
+        DbConn::Postgres(pg) => diesel::sql_query(sql)
+            .bind::<Timestamp, _>(horizon)
+            .bind::<BigInt, _>(RECENT_UPLOADS)
+            .execute(pg)?,
+        DbConn::Sqlite(lite) => diesel::sql_query(sql.replace("$1", "?").replace("$2", "?"))
+            .bind::<Timestamp, _>(horizon)
+            .bind::<BigInt, _>(RECENT_UPLOADS)
+            .execute(lite)?,
+    })
+}
+
+/// Forgets a deleted logger's log (no foreign key does it).
+pub fn forget(conn: &mut DbConn, logger_id: i32) -> Result<(), DbError> {
+    diesel::delete(logger_uploads::table.filter(logger_uploads::logger_id.eq(logger_id)))
+        .execute(conn)?;
+    Ok(())
+}
