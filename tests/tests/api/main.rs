@@ -6,6 +6,7 @@ mod accounts;
 mod accounts_oidc;
 mod admin;
 mod cells;
+mod chirpstack;
 mod devices;
 mod exports;
 mod firmware;
