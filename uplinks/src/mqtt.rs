@@ -136,7 +136,7 @@ pub struct Status {
 }
 
 impl Status {
-    /// `connecting` (never connected yet), `connected` or `reconnecting`.
+    /// `connecting` (never subscribed yet), `connected` (subscribed) or `reconnecting`.
     pub fn describe(&self) -> &'static str {
         match self.state.load(Ordering::Relaxed) {
             1 => "connected",
@@ -238,19 +238,22 @@ async fn connect_loop(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 failures = 0;
                 generation.fetch_add(1, Ordering::SeqCst);
-                status.state.store(1, Ordering::Relaxed);
                 tracing::info!(
                     session_present = ack.session_present,
                     "MQTT uplinks: connected"
                 );
-                for topic in &settings.topics {
-                    if let Err(err) = client.try_subscribe(topic, QoS::AtLeastOnce) {
-                        tracing::error!(error = %err, %topic, "MQTT uplinks: cannot subscribe");
-                    }
+                let filters = settings
+                    .topics
+                    .iter()
+                    .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
+                if let Err(err) = client.try_subscribe_many(filters) {
+                    tracing::error!(error = %err, "MQTT uplinks: cannot subscribe");
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                tracing::debug!(?ack.return_codes, "MQTT uplinks: subscribed");
+                // Connected counts from the subscription: only then do uplinks flow.
+                status.state.store(1, Ordering::Relaxed);
+                tracing::info!(?ack.return_codes, "MQTT uplinks: subscribed");
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 let current = generation.load(Ordering::SeqCst);

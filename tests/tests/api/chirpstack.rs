@@ -21,7 +21,7 @@ const T0: u32 = 1_705_168_805;
 const OWNER: &str = "owner@example.test";
 
 /// ChirpStack v4's `up` event (protobuf JSON mapping) carrying `frame` on `port`.
-pub fn up_event(port: Option<u32>, frame: Option<&[u8]>) -> Value {
+pub(crate) fn up_event(port: Option<u32>, frame: Option<&[u8]>) -> Value {
     let mut e = json!({
         "deduplicationId": "3ac7e3c4-4401-4b8d-9386-a5c902f9202d",
         "time": "2024-01-13T18:00:05.123456Z",
@@ -80,7 +80,7 @@ async fn site(backend: Backend, ents_compat: bool) -> Site {
 }
 
 /// A person's own API key (`POST /api/apikey/`), the integration key.
-pub async fn user_key(app: &TestApp, session: &loam_tests::Session) -> String {
+pub(crate) async fn user_key(app: &TestApp, session: &loam_tests::Session) -> String {
     let res = app
         .as_person(Method::POST, "/api/apikey/", session)
         .send()

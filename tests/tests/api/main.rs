@@ -14,6 +14,7 @@ mod imports;
 mod jobs;
 mod live;
 mod members;
+mod mqtt;
 mod opendata;
 mod series;
 mod series_retention;
