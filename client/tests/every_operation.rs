@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+
 use loam_client::{
     AuditQuery, CatalogQuery, CellDatasQuery, CellFilter, CellIds, Client, ClientError,
     Credentials, Equation, FirmwareSearch, LoggerFilter, Month, OpenData, SensorQuery, SeriesQuery,
@@ -358,6 +360,14 @@ async fn the_client_calls_every_operation(backend: Backend) {
     let teros = serde_json::json!({"type": "teros12", "cellId": cell_id, "loggerId": logger_id,
         "ts": T0 + 120, "data": {"vwcRaw": 2000.0, "vwcAdj": 0.3, "temp": 21.5, "ec": 140}});
     device.upload_json(&teros, None).await.expect("json upload");
+    let frame = frames::power(T0 + 150, cell_id.into(), logger_id.into(), 0.5, 0.001);
+    let event = serde_json::json!({"deviceInfo": {"devEui": "0101010101010101"}, "fPort": 1,
+        "data": base64::engine::general_purpose::STANDARD.encode(frame)});
+    let stored = device
+        .chirpstack_event("up", &event)
+        .await
+        .expect("chirpstack event");
+    assert_eq!(stored.status, "stored");
     let legacy_power = device
         .insert_power(&LegacyPowerInsert {
             logger: "logger-1".into(),
@@ -391,7 +401,11 @@ async fn the_client_calls_every_operation(backend: Backend) {
         stream: None,
     };
     let power = me.power(cell_id, &range).await.expect("power");
-    assert_eq!(power.v.len(), 2, "protobuf and legacy power rows");
+    assert_eq!(
+        power.v.len(),
+        3,
+        "protobuf, ChirpStack and legacy power rows"
+    );
     assert!(
         anon.power_without_cell()
             .await

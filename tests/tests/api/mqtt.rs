@@ -290,7 +290,7 @@ async fn broker_and_subscriber_restarts_lose_nothing(backend: Backend) {
     let settings = settings(broker.port, &prefix, Some(key), false);
     let subscriber = subscribed(&s.app, settings.clone()).await;
     let topic = |k: u32| {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             format!("{prefix}/v3/soil/devices/d{k}/up")
         } else {
             format!("{prefix}/application/1/device/{k:016x}/event/up")
@@ -298,7 +298,7 @@ async fn broker_and_subscriber_restarts_lose_nothing(backend: Backend) {
     };
     let uplink = |k: u32| {
         let frame = frames::power(T0 + k, s.cell, s.logger, 0.5, 0.001);
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             ttn_uplink(&frame)
         } else {
             chirpstack_uplink(&frame)
