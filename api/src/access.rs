@@ -200,6 +200,7 @@ mod tests {
                 user_id: "u".into(),
                 is_admin,
                 via_key: false,
+                scopes: Vec::new(),
             })
         };
         let device = |scopes: &[Scope], owner_is_admin| {

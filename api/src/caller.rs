@@ -53,6 +53,8 @@ pub struct Person {
     pub is_admin: bool,
     /// True when authenticated by a user API key rather than a JWT.
     pub via_key: bool,
+    /// What the user key may do (empty for a JWT); `ingest` makes it an integration key.
+    pub scopes: Vec<Scope>,
 }
 
 /// A device authenticated by its logger's key.

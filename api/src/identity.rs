@@ -101,6 +101,7 @@ pub(crate) async fn person_of_token(
             user_id,
             is_admin,
             via_key: false,
+            scopes: Vec::new(),
         })),
     }
 }
@@ -141,6 +142,7 @@ fn caller_for_key(key: loam_db::models::ApiKey, owner_is_admin: bool) -> Caller 
             user_id: key.user_id,
             is_admin: owner_is_admin,
             via_key: true,
+            scopes: key.scopes.split(',').filter_map(Scope::parse).collect(),
         }),
         Some(logger_id) => Caller::Device(Device {
             key_id: key.id,

@@ -14,7 +14,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 
-use crate::caller::{Caller, Scope, unauthenticated};
+use crate::caller::{Caller, Person, Scope, unauthenticated};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -38,6 +38,11 @@ pub(crate) enum Access {
     Signed,
     /// Publishing firmware: a person, or a device key with the `firmware` scope.
     Publisher,
+    /// A network-server integration (ChirpStack): a device key with the `ingest` scope (writes
+    /// as its logger), or an integration key — a person's own API key with the `ingest` scope,
+    /// writing as any logger its owner owns into cells the owner may write. Never anonymous, not
+    /// even in ENTS compatibility mode (ENTS had no such door), and never a bearer token.
+    Integration,
 }
 
 impl Access {
@@ -52,6 +57,7 @@ impl Access {
             Access::Device => vec![key()],
             Access::DashboardWrite => vec![bearer(), key()],
             Access::Signed | Access::Publisher => vec![bearer(), key()],
+            Access::Integration => vec![key()],
         }
     }
 }
@@ -72,6 +78,14 @@ impl Access {
             Access::Publisher => &[
                 UNAUTHENTICATED,
                 ("403", "A device key without the firmware scope"),
+                GUESSING,
+            ],
+            Access::Integration => &[
+                (
+                    "401",
+                    "No API key (X-API-Key), or a bearer token; in ENTS compatibility mode too",
+                ),
+                ("403", "The key lacks the ingest scope"),
                 GUESSING,
             ],
             _ => &[UNAUTHENTICATED, GUESSING],
@@ -201,6 +215,24 @@ async fn require_publisher(req: Request, next: Next) -> Response {
     }
 }
 
+async fn require_integration(req: Request, next: Next) -> Response {
+    let ingests = |scopes: &[Scope]| scopes.contains(&Scope::Ingest);
+    match req.extensions().get::<Caller>() {
+        Some(Caller::Device(d)) if ingests(&d.scopes) => next.run(req).await,
+        Some(Caller::Person(p)) if p.via_key && ingests(&p.scopes) => next.run(req).await,
+        Some(Caller::Device(_)) | Some(Caller::Person(Person { via_key: true, .. })) => {
+            ApiError::Forbidden("this door needs a key with the ingest scope".into())
+                .into_response()
+        }
+        _ => ApiError::Unauthorized(
+            "an API key is required (X-API-Key): a logger's device key, or your own key as an \
+             integration key; bearer tokens are not accepted here"
+                .into(),
+        )
+        .into_response(),
+    }
+}
+
 /// Collects routes by access class; [`ApiRouter::finish`] yields the router and its spec.
 pub(crate) struct ApiRouter {
     inner: OpenApiRouter<AppState>,
@@ -256,6 +288,15 @@ impl ApiRouter {
     /// Adds routes that publish firmware (a person, or a key with the `firmware` scope).
     pub(crate) fn publisher(self, routes: UtoipaMethodRouter<AppState>) -> Self {
         self.add(Access::Publisher, routes.layer(from_fn(require_publisher)))
+    }
+
+    /// Adds network-server integration doors (a device key or an integration key; never
+    /// anonymous).
+    pub(crate) fn integration(self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        self.add(
+            Access::Integration,
+            routes.layer(from_fn(require_integration)),
+        )
     }
 
     fn add(mut self, access: Access, mut routes: UtoipaMethodRouter<AppState>) -> Self {

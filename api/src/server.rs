@@ -59,6 +59,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         let sole_runner = db.backend() == loam_db::Backend::Sqlite;
         loam_jobs::Runner::new(executor, wake, state.config().worker_concurrency)
             .spawn(sole_runner);
+        // MQTT uplinks are the worker's work; without one, this process takes them too.
+        if let Some(settings) = loam_uplinks::mqtt::Settings::from_config(state.config())? {
+            loam_uplinks::mqtt::start(db.clone(), settings).await?;
+        }
+    } else if state.config().mqtt_url.is_some() {
+        tracing::info!("LOAM_MQTT_URL: MQTT uplinks are taken by loam-worker (REDIS_URL is set)");
     }
     Ok(state)
 }

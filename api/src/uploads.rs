@@ -5,6 +5,7 @@ use loam_db::writes::{DeviceClaim, NewRow, StoreError};
 use loam_ingest::{DecodeError, Upload};
 use loam_receipts::{Locator, Receipt};
 use loam_schemas::devices::DeviceErrorCode;
+use loam_uplinks::{Refusal, Writer};
 
 use crate::caller::Caller;
 use crate::commit_queue::CommitQueue;
@@ -55,10 +56,45 @@ impl From<DecodeError> for UploadError {
     }
 }
 
-fn timestamp(secs: i64) -> Result<chrono::NaiveDateTime, UploadError> {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.naive_utc())
-        .ok_or_else(|| DecodeError::AbsurdTimestamp(secs).into())
+/// A rule's refusal as the doors answer it.
+impl From<Refusal> for UploadError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Decode(err) => err.into(),
+            Refusal::OlderThanRetention { ts, horizon } => ApiError::bad_request(
+                "older_than_retention",
+                format!(
+                    "timestamp {ts} is older than this server keeps raw rows (LOAM_RAW_RETENTION_DAYS: \
+                     from {} on); nothing was stored",
+                    loam_schemas::wire::http_date(horizon)
+                ),
+            )
+            .into(),
+            Refusal::OtherLogger { own, other } => ApiError::Forbidden(format!(
+                "this device key belongs to logger {own} and cannot write as logger {other}"
+            ))
+            .into(),
+            Refusal::UnknownCell(id) => UploadError::UnknownTarget(format!("cell {id}")),
+        }
+    }
+}
+
+/// Who writes, as the shared upload rules see the caller. A person reaches an upload door only
+/// with an integration key (the ChirpStack door's access class); anonymous callers only in ENTS
+/// compatibility mode.
+pub(crate) fn writer(caller: &Caller) -> Writer {
+    match caller {
+        Caller::Anonymous => Writer::Anonymous,
+        Caller::Device(d) => Writer::Device {
+            logger_id: d.logger_id,
+            owner_id: d.owner_id.clone(),
+            owner_is_admin: d.owner_is_admin,
+        },
+        Caller::Person(p) => Writer::Integration {
+            owner_id: p.user_id.clone(),
+            owner_is_admin: p.is_admin,
+        },
+    }
 }
 
 /// What the HTTP request says about an upload beyond its rows.
@@ -123,36 +159,6 @@ pub(crate) fn invalid_locator() -> ApiError {
     )
 }
 
-/// Refuses rows older than the raw retention horizon: they would be deleted at the next sweep,
-/// and once their day's rows are gone nothing could tell a device's retry from new data, so the
-/// rollups would count a retry twice. The refusal names the horizon; nothing is stored.
-fn within_retention(
-    raw_since: Option<chrono::NaiveDateTime>,
-    upload: &Upload,
-) -> Result<(), UploadError> {
-    let Some(horizon) = raw_since else {
-        return Ok(());
-    };
-    let horizon_secs = horizon.and_utc().timestamp();
-    match upload
-        .rows
-        .iter()
-        .map(|r| r.ts)
-        .find(|ts| *ts < horizon_secs)
-    {
-        Some(ts) => Err(ApiError::bad_request(
-            "older_than_retention",
-            format!(
-                "timestamp {ts} is older than this server keeps raw rows (LOAM_RAW_RETENTION_DAYS: \
-                 from {} on); nothing was stored",
-                loam_schemas::wire::http_date(horizon)
-            ),
-        )
-        .into()),
-        None => Ok(()),
-    }
-}
-
 /// Checks, stores and announces an upload; returns the signed receipt when it carried a
 /// locator. Counts the outcome in the metrics (`loam_uploads_stored_total`, `loam_upload_rows_total`,
 /// `loam_rows_stored_total`, `loam_upload_rejections_total`).
@@ -163,28 +169,10 @@ pub(crate) async fn store(
     envelope: Envelope<'_>,
 ) -> Result<Option<String>, UploadError> {
     let door = envelope.door;
-    let tables = rows_by_table(&upload);
+    let tables = loam_uplinks::rules::rows_by_table(&upload);
     let outcome = store_counted(ingest, caller, upload, envelope).await;
-    let metrics = loam_metrics::global();
     match &outcome {
-        Ok((_, new_rows)) => {
-            metrics
-                .uploads_stored
-                .get_or_create(&loam_metrics::DoorLabels { door })
-                .inc();
-            for (table, rows) in tables {
-                if rows > 0 {
-                    metrics
-                        .upload_rows
-                        .get_or_create(&loam_metrics::RowLabels { door, table })
-                        .inc_by(rows);
-                }
-            }
-            metrics
-                .rows_new
-                .get_or_create(&loam_metrics::DoorLabels { door })
-                .inc_by(*new_rows);
-        }
+        Ok((_, new_rows)) => loam_uplinks::rules::count_stored(door, tables, *new_rows),
         Err(err) => refused(door, err),
     }
     outcome.map(|(receipt, _)| receipt)
@@ -199,22 +187,6 @@ pub(crate) fn refused(door: &'static str, err: &UploadError) {
     loam_metrics::global().upload_refused(door, reason);
 }
 
-/// How many rows of each table an upload holds.
-fn rows_by_table(upload: &Upload) -> [(&'static str, u64); 3] {
-    let mut counts = [("power", 0), ("teros", 0), ("sensor", 0)];
-    for row in &upload.rows {
-        let slot = match row.data {
-            loam_readings::RowData::Power { .. } => 0,
-            loam_readings::RowData::Teros { .. } => 1,
-            loam_readings::RowData::Sensor { .. } => 2,
-        };
-        if let Some((_, n)) = counts.get_mut(slot) {
-            *n += 1;
-        }
-    }
-    counts
-}
-
 /// The upload path itself: the receipt and how many rows were new.
 async fn store_counted(
     ingest: &Ingest<'_>,
@@ -222,35 +194,28 @@ async fn store_counted(
     upload: Upload,
     envelope: Envelope<'_>,
 ) -> Result<(Option<String>, u64), UploadError> {
-    loam_ingest::check_timestamps(&upload, chrono::Utc::now().timestamp())?;
-    within_retention(ingest.raw_since, &upload)?;
-    authorize(caller, &upload)?;
-    let rows = upload
-        .rows
-        .iter()
-        .map(|r| {
-            Ok(NewRow {
-                cell_id: i32::try_from(r.cell_id)
-                    .map_err(|_| UploadError::UnknownTarget(format!("cell {}", r.cell_id)))?,
-                logger_id: r.logger_id.and_then(|l| i32::try_from(l).ok()),
-                ts: timestamp(r.ts)?,
-                data: r.data.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, UploadError>>()?;
+    let prepared = loam_uplinks::prepare(
+        &upload,
+        &writer(caller),
+        chrono::Utc::now().timestamp(),
+        ingest.raw_since,
+    )?;
     let now = loam_db::now();
-    let device = claim(ingest.receipts, caller, &upload, &rows, envelope, now)?;
-    // A device key writes only into cells its owner is a member of, checked inside the commit.
-    let member = match caller {
-        Caller::Device(d) if !d.owner_is_admin => Some(d.owner_id.clone()),
-        _ => None,
-    };
+    let device = claim(
+        ingest.receipts,
+        prepared.logger,
+        &prepared.rows,
+        envelope,
+        now,
+    )?;
+    // Cell membership (and, for integration keys, logger ownership) is checked in the commit.
     let stored = ingest
         .commits
         .submit(
             loam_db::writes::UploadRows {
-                rows,
-                member,
+                rows: prepared.rows,
+                member: prepared.member,
+                logger_owner: prepared.logger_owner,
                 device,
             },
             now,
@@ -276,31 +241,15 @@ async fn store_counted(
     ))
 }
 
-/// The logger an upload is attributed to (the key's, or the one logger its rows name), its
-/// quota charge and, with a locator, its signed receipt.
+/// The claim of the logger an upload is attributed to (the rules' choice: the key's, or the one
+/// logger its rows name): its quota charge and, with a locator, its signed receipt.
 fn claim(
     receipts: &loam_receipts::ServerKey,
-    caller: &Caller,
-    upload: &Upload,
+    logger: Option<i32>,
     rows: &[NewRow],
     envelope: Envelope<'_>,
     now: chrono::NaiveDateTime,
 ) -> Result<Option<DeviceClaim>, UploadError> {
-    let logger = match caller {
-        Caller::Device(d) => Some(d.logger_id),
-        _ => {
-            let named: std::collections::BTreeSet<u32> = upload
-                .rows
-                .iter()
-                .filter_map(|r| r.logger_id)
-                .filter(|l| *l != 0)
-                .collect();
-            match named.len() {
-                1 => named.first().and_then(|l| i32::try_from(*l).ok()),
-                _ => None,
-            }
-        }
-    };
     let Some(logger_id) = logger else {
         return match envelope.locator {
             Some(_) => Err(ApiError::device(
@@ -347,6 +296,10 @@ fn refusal(err: StoreError) -> UploadError {
         StoreError::NotMember(cell) => {
             ApiError::NotFound(format!("cell {cell} not found for this key")).into()
         }
+        StoreError::NotOwner(logger) => ApiError::Forbidden(format!(
+            "this integration key may write only as its owner's loggers, and logger {logger} is not one of them"
+        ))
+        .into(),
         StoreError::LocatorReused(locator) => ApiError::device(
             DeviceErrorCode::LocatorReused,
             format!(
@@ -385,25 +338,4 @@ fn refusal(err: StoreError) -> UploadError {
         .into(),
         StoreError::Db(e) => ApiError::from(e).into(),
     }
-}
-
-/// A device key writes only as its own logger (its cells are checked in the commit). Anonymous
-/// uploads reach here only in ENTS compatibility mode (the route's access class).
-fn authorize(caller: &Caller, upload: &Upload) -> Result<(), UploadError> {
-    let Caller::Device(device) = caller else {
-        return Ok(());
-    };
-    let own_logger = u32::try_from(device.logger_id).unwrap_or(0);
-    if let Some(other) = upload
-        .rows
-        .iter()
-        .filter_map(|r| r.logger_id)
-        .find(|l| *l != own_logger && *l != 0)
-    {
-        return Err(ApiError::Forbidden(format!(
-            "this device key belongs to logger {own_logger} and cannot write as logger {other}"
-        ))
-        .into());
-    }
-    Ok(())
 }

@@ -37,8 +37,11 @@ operations! {
 }
 
 /// Operations whose methods are written out below (they read the `Loam-Receipt` header).
-pub(crate) const HAND_WRITTEN: &[(&str, &str)] =
-    &[("POST", "/api/sensor/"), ("POST", "/api/sensor_json/")];
+pub(crate) const HAND_WRITTEN: &[(&str, &str)] = &[
+    ("POST", "/api/sensor/"),
+    ("POST", "/api/sensor_json/"),
+    ("POST", "/api/chirpstack"),
+];
 
 /// A time range and resolution for the ENTS series reads; times are RFC 1123
 /// (`Tue, 01 Jun 2021 00:00:00 GMT`), as the dashboard sends them.
@@ -159,6 +162,21 @@ impl Client {
             serde_json::to_vec(measurement).map_err(|e| ClientError::Decode(e.to_string()))?;
         self.upload_to("/api/sensor_json/", "application/json", body, locator, None)
             .await
+    }
+
+    /// Posts a ChirpStack v4 integration event (`event` as ChirpStack names it: `up` is stored,
+    /// the others acknowledged), as ChirpStack's HTTP integration does with this client's key.
+    pub async fn chirpstack_event(
+        &self,
+        event: &str,
+        body: &serde_json::Value,
+    ) -> Result<loam_schemas::uploads::ChirpstackAnswer, ClientError> {
+        let res = self
+            .send(Method::POST, "/api/chirpstack", |r| {
+                r.query(&[("event", event)]).json(body)
+            })
+            .await?;
+        crate::read_json(res).await
     }
 
     async fn upload_to(

@@ -17,7 +17,7 @@ pub use admin::{AuditQuery, UserSearch};
 pub use cells::{CellFilter, ShareWith, TagFields, TagFilter, TagIds, UserIds};
 pub use data::{CatalogQuery, CellIds, Equation, SensorQuery, SeriesQuery, Uploaded};
 pub use devices::{Download, FirmwareSearch};
-pub use field::FleetFilter;
+pub use field::{FleetFilter, Limit};
 pub use jobs::{CellDatasQuery, Month, OpenData};
 pub use loggers::LoggerFilter;
 

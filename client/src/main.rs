@@ -118,6 +118,16 @@ enum Command {
         #[arg(long)]
         state: Option<String>,
     },
+    /// Your alert rules as a table (firing first); `--events ID` lists what one rule raised
+    /// and `--deliveries ID` its webhook attempts.
+    Alerts {
+        /// One rule's events, newest first.
+        #[arg(long, conflicts_with = "deliveries")]
+        events: Option<i32>,
+        /// One rule's webhook attempts, newest first.
+        #[arg(long)]
+        deliveries: Option<i32>,
+    },
     /// Accounts (administrators only).
     #[command(subcommand)]
     Users(UserCommand),
@@ -1080,6 +1090,61 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?,
         ),
+        Command::Alerts {
+            events: Some(id), ..
+        } => {
+            let page = loam_client::Limit { limit: Some(50) };
+            for e in api.alert_events(*id, &page).await? {
+                println!("{}  {:<8}  {}", e.at, e.kind, e.message);
+            }
+        }
+        Command::Alerts {
+            deliveries: Some(id),
+            ..
+        } => {
+            let page = loam_client::Limit { limit: Some(50) };
+            for a in api.alert_deliveries(*id, &page).await? {
+                let status = a.status.map_or_else(|| "-".to_owned(), |s| s.to_string());
+                println!(
+                    "{}  event {:<6} {:<8} {:>4}  {:<9} {}",
+                    a.at,
+                    a.event_id,
+                    a.event_kind,
+                    status,
+                    a.delivery_state,
+                    a.error.unwrap_or_default()
+                );
+            }
+        }
+        Command::Alerts { .. } => {
+            let mut rules = api.list_alerts().await?;
+            rules.sort_by_key(|r| (r.state != "firing", r.id));
+            println!(
+                "{:<6} {:<28} {:<10} {:<8} {:<26} WATCHES",
+                "ID", "NAME", "KIND", "STATE", "SINCE"
+            );
+            for r in rules {
+                let watches = match (r.logger_id, r.cell_id) {
+                    (Some(l), _) => format!("logger {l}"),
+                    (None, Some(c)) => format!("cell {c}"),
+                    _ => "-".to_owned(),
+                };
+                let state = if r.enabled {
+                    r.state.clone()
+                } else {
+                    "disabled".to_owned()
+                };
+                println!(
+                    "{:<6} {:<28} {:<10} {:<8} {:<26} {}",
+                    r.id,
+                    r.name.chars().take(28).collect::<String>(),
+                    r.condition.kind(),
+                    state,
+                    r.firing_since.as_deref().unwrap_or("-"),
+                    watches
+                );
+            }
+        }
         Command::Users(command) => run_users(&api, command).await?,
         Command::Audit { limit } => print_audit(
             &api.audit_log(&AuditQuery {

@@ -5,12 +5,15 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+
 use loam_client::{
     AuditQuery, CatalogQuery, CellDatasQuery, CellFilter, CellIds, Client, ClientError,
-    Credentials, Equation, FirmwareSearch, FleetFilter, LoggerFilter, Month, OpenData, SensorQuery,
-    SeriesQuery, ShareWith, TagFields, TagFilter, TagIds, UserIds, UserSearch,
+    Credentials, Equation, FirmwareSearch, FleetFilter, Limit, LoggerFilter, Month, OpenData,
+    SensorQuery, SeriesQuery, ShareWith, TagFields, TagFilter, TagIds, UserIds, UserSearch,
 };
 use loam_schemas::admin::SetPasswordRequest;
+use loam_schemas::alerts::{AlertCondition, CreateAlertRule, UpdateAlertRule};
 use loam_schemas::auth::{ProfileUpdate, RegisterRequest};
 use loam_schemas::cells::{CreateCellRequest, UpdateCellRequest};
 use loam_schemas::devices::{DesiredFirmwareRequest, EnrolRequest, QuotaRequest};
@@ -371,6 +374,60 @@ async fn the_client_calls_every_operation(backend: Backend) {
         .expect("fleet health");
     assert_eq!(fleet.counts.ok, 1);
     assert_eq!(fleet.loggers.first().map(|l| l.logger_id), Some(logger_id));
+    // Alert rules: made, read, changed, their (empty) history, deleted.
+    let rule = me
+        .create_alert(&CreateAlertRule {
+            name: "quiet".into(),
+            logger_id: Some(logger_id),
+            cell_id: None,
+            condition: AlertCondition::Silence {
+                minutes: Some(60),
+                factor: None,
+            },
+            repeat_minutes: None,
+            notify_recovery: None,
+            webhook_url: None,
+            enabled: None,
+        })
+        .await
+        .expect("alert rule");
+    assert_eq!((rule.state.as_str(), rule.secret.len()), ("ok", 64));
+    assert_eq!(me.list_alerts().await.expect("rules").len(), 1);
+    assert_eq!(me.alert(rule.id).await.expect("rule").name, "quiet");
+    let renamed = me
+        .update_alert(
+            rule.id,
+            &UpdateAlertRule {
+                name: Some("very quiet".into()),
+                ..UpdateAlertRule::default()
+            },
+        )
+        .await
+        .expect("update rule");
+    assert_eq!(renamed.name, "very quiet");
+    let page = Limit { limit: Some(10) };
+    assert!(
+        me.alert_events(rule.id, &page)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+    assert!(
+        me.alert_deliveries(rule.id, &page)
+            .await
+            .expect("deliveries")
+            .is_empty()
+    );
+    me.delete_alert(rule.id).await.expect("delete rule");
+    refused(me.alert(rule.id).await, 404);
+    let frame = frames::power(T0 + 150, cell_id.into(), logger_id.into(), 0.5, 0.001);
+    let event = serde_json::json!({"deviceInfo": {"devEui": "0101010101010101"}, "fPort": 1,
+        "data": base64::engine::general_purpose::STANDARD.encode(frame)});
+    let stored = device
+        .chirpstack_event("up", &event)
+        .await
+        .expect("chirpstack event");
+    assert_eq!(stored.status, "stored");
     let legacy_power = device
         .insert_power(&LegacyPowerInsert {
             logger: "logger-1".into(),
@@ -404,7 +461,11 @@ async fn the_client_calls_every_operation(backend: Backend) {
         stream: None,
     };
     let power = me.power(cell_id, &range).await.expect("power");
-    assert_eq!(power.v.len(), 2, "protobuf and legacy power rows");
+    assert_eq!(
+        power.v.len(),
+        3,
+        "protobuf, ChirpStack and legacy power rows"
+    );
     assert!(
         anon.power_without_cell()
             .await

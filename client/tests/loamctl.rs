@@ -253,6 +253,10 @@ async fn loamctl_drives_a_full_session(backend: Backend) {
     let (ok, _, err) = run(argv(&["health", "--state", "dead"]), "").await;
     assert!(!ok);
     assert!(err.contains("400") && err.contains("state"), "{err}");
+    // Alert rules as a table; an empty history for a new rule.
+    let (ok, out, err) = run(argv(&["alerts"]), "").await;
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "only the header: {out}");
     // A line that is neither is refused with its line number, after what came before.
     std::fs::write(&readings, "ts,voltage,current\n1,abc,2\n").expect("write");
     let (ok, _, err) = run(

@@ -250,6 +250,39 @@ pub struct Config {
     /// Largest firmware image accepted by `POST /api/firmware` (413 above it).
     #[arg(long, env = "LOAM_FIRMWARE_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub firmware_max_bytes: usize,
+
+    /// MQTT broker to take TTN and ChirpStack uplinks from, e.g. `mqtt://127.0.0.1:1883`; the
+    /// worker subscribes (or `loam` itself when it runs jobs without Redis). Unset: no MQTT.
+    #[arg(long, env = "LOAM_MQTT_URL", hide_env_values = true)]
+    pub mqtt_url: Option<String>,
+
+    /// User name for the MQTT broker.
+    #[arg(long, env = "LOAM_MQTT_USERNAME")]
+    pub mqtt_username: Option<String>,
+
+    /// Password for the MQTT broker.
+    #[arg(long, env = "LOAM_MQTT_PASSWORD", hide_env_values = true)]
+    pub mqtt_password: Option<Secret>,
+
+    /// Topic filters to subscribe to (comma-separated): TTN v3 and ChirpStack v4 uplinks.
+    #[arg(
+        long,
+        env = "LOAM_MQTT_TOPICS",
+        value_delimiter = ',',
+        default_value = "v3/+/devices/+/up,application/+/device/+/event/up"
+    )]
+    pub mqtt_topics: Vec<String>,
+
+    /// The API key MQTT uplinks are stored with: a person's own key (any logger they own, into
+    /// cells they may write) or a logger's device key, with the ingest scope. Required outside
+    /// ENTS compatibility mode.
+    #[arg(long, env = "LOAM_MQTT_KEY", hide_env_values = true)]
+    pub mqtt_key: Option<Secret>,
+
+    /// The MQTT client id: stable, so the broker keeps the session (and queues uplinks) while
+    /// Loam is away. Give each deployment its own.
+    #[arg(long, env = "LOAM_MQTT_CLIENT_ID", default_value = "loam-uplinks")]
+    pub mqtt_client_id: String,
 }
 
 /// How log lines are written: readable text for people, JSON for log shippers.

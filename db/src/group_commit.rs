@@ -98,6 +98,7 @@ fn store_phased(
     // Membership first: a key's owner learns nothing about cells that are not theirs (a missing
     // cell and someone else's answer alike).
     check_membership(conn, uploads, &mut verdicts)?;
+    check_logger_owners(conn, uploads, &mut verdicts)?;
     check_parents(conn, uploads, &mut verdicts)?;
     let duplicates = check_known_locators(conn, uploads, &mut verdicts)?;
     let charges = charge_quotas(conn, uploads, &mut verdicts, now)?;
@@ -158,6 +159,7 @@ fn echo(err: &StoreError) -> StoreError {
         StoreError::UnknownCell(id) => StoreError::UnknownCell(*id),
         StoreError::UnknownLogger(id) => StoreError::UnknownLogger(*id),
         StoreError::NotMember(id) => StoreError::NotMember(*id),
+        StoreError::NotOwner(id) => StoreError::NotOwner(*id),
         StoreError::LocatorReused(locator) => StoreError::LocatorReused(locator.clone()),
         StoreError::QuotaExhausted {
             available,
@@ -345,6 +347,53 @@ fn check_membership(
             .find(|r| !mine.is_some_and(|m| m.contains(&r.cell_id)))
         {
             verdicts[i] = Some(Err(StoreError::NotMember(row.cell_id)));
+        }
+    }
+    Ok(())
+}
+
+/// An integration key writes only as loggers its owner owns: every logger its rows name (0 is
+/// "none") must have that owner. A logger that does not exist is refused the same way, so the
+/// key learns nothing about other people's loggers.
+fn check_logger_owners(
+    conn: &mut DbConn,
+    uploads: &[UploadRows],
+    verdicts: &mut Verdicts,
+) -> Result<(), DbError> {
+    let named = |upload: &UploadRows| -> BTreeSet<i32> {
+        upload
+            .rows
+            .iter()
+            .filter_map(|r| r.logger_id)
+            .filter(|l| *l != 0)
+            .collect()
+    };
+    let mut wanted: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
+    for (i, upload) in uploads.iter().enumerate() {
+        if let (true, Some(owner)) = (is_pending(verdicts, i), upload.logger_owner.as_deref()) {
+            wanted.entry(owner).or_default().extend(named(upload));
+        }
+    }
+    let mut owned: HashMap<&str, BTreeSet<i32>> = HashMap::new();
+    for (owner, ids) in wanted {
+        let ids: Vec<i32> = ids.into_iter().collect();
+        let ok: Vec<i32> = loggers::table
+            .filter(loggers::user_id.eq(owner))
+            .filter(loggers::id.eq_any(&ids))
+            .select(loggers::id)
+            .load(conn)?;
+        owned.insert(owner, ok.into_iter().collect());
+    }
+    for (i, upload) in uploads.iter().enumerate() {
+        let (true, Some(owner)) = (is_pending(verdicts, i), upload.logger_owner.as_deref()) else {
+            continue;
+        };
+        let mine = owned.get(owner);
+        if let Some(other) = named(upload)
+            .into_iter()
+            .find(|l| !mine.is_some_and(|m| m.contains(l)))
+        {
+            verdicts[i] = Some(Err(StoreError::NotOwner(other)));
         }
     }
     Ok(())

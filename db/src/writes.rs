@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The uploader may not write this cell (it may not exist either).
     #[error("cell {0} is not writable by this uploader")]
     NotMember(i32),
+    /// An integration key may write only as its owner's loggers (this one may not exist either).
+    #[error("logger {0} is not one of this key owner's loggers")]
+    NotOwner(i32),
     /// The locator already names an upload of this logger with another body.
     #[error("locator {0} already names another upload of this logger")]
     LocatorReused(String),
@@ -68,6 +71,8 @@ pub struct UploadRows {
     pub rows: Vec<NewRow>,
     /// When set, every cell must have this person as a member.
     pub member: Option<String>,
+    /// When set, every logger the rows name must belong to this person (an integration key).
+    pub logger_owner: Option<String>,
     /// The logger the upload is attributed to, when one can be named.
     pub device: Option<DeviceClaim>,
 }

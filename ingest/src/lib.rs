@@ -1,5 +1,6 @@
 //! Loam's device input. Decodes the three ENTS upload doors — the legacy protobuf `Measurement`,
-//! the generic `RepeatedSensorMeasurements` (`SensorVersion: 2`), TTN webhooks carrying either,
+//! the generic `RepeatedSensorMeasurements` (`SensorVersion: 2`), TTN webhooks and ChirpStack
+//! events carrying either,
 //! and `/api/sensor_json/` — into one neutral [`Upload`]: the rows to store and the live events
 //! to emit after commit. Pure: no HTTP, no database; the caller checks who may write where.
 
@@ -12,6 +13,7 @@
     clippy::expect_used
 )]
 
+pub mod chirpstack;
 mod generic;
 mod json;
 mod legacy;
@@ -20,6 +22,16 @@ pub mod ttn;
 pub use generic::decode_generic;
 pub use json::decode_json;
 pub use legacy::decode_legacy;
+
+/// Decodes the frame an uplink (TTN or ChirpStack) carries; `None` when it stores nothing (time
+/// sync, no port, unknown port: the door decides how to answer those).
+pub fn decode_uplink(uplink: &ttn::Uplink) -> Option<Result<Upload, DecodeError>> {
+    match uplink {
+        ttn::Uplink::Legacy(bytes) => Some(decode_legacy(bytes)),
+        ttn::Uplink::Generic(bytes) => Some(decode_generic(bytes)),
+        ttn::Uplink::TimeSync | ttn::Uplink::NothingToStore | ttn::Uplink::UnknownPort => None,
+    }
+}
 
 /// The protobuf types generated at build time from `proto/*.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -131,6 +131,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = config.worker_listen {
         serve_health(addr, db.clone(), redis.clone(), config.clone()).await?;
     }
+    // Started before taking jobs so a key that cannot apply the upload rules stops start-up.
+    let _uplinks = match loam_uplinks::mqtt::Settings::from_config(&config)? {
+        Some(settings) => Some(loam_uplinks::mqtt::start(db.clone(), settings).await?),
+        None => None,
+    };
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let settings = loam_jobs::Settings::from_config(&config);
     let executor = loam_jobs::Executor::new(db, settings, stop, "api→worker");

@@ -4,6 +4,7 @@ pub(crate) mod admin;
 pub(crate) mod alerts;
 pub(crate) mod auth;
 pub(crate) mod cells;
+pub(crate) mod chirpstack;
 pub(crate) mod devices;
 pub(crate) mod docs;
 pub(crate) mod firmware;
@@ -70,6 +71,7 @@ pub(crate) fn api_routes(ents_compat: bool) -> ApiRouter {
         .device(routes!(sensor::upload_sensor_json))
         .device(routes!(legacy::insert_power))
         .device(routes!(legacy::insert_teros))
+        .integration(routes!(chirpstack::chirpstack_event))
         .public(routes!(sensor::read_sensor))
         .public(routes!(sensor::read_sensor_json))
         .public(routes!(insights::data_availability))

@@ -570,6 +570,15 @@ async fn rules_are_checked_when_made_and_private_to_their_owner(backend: Backend
     let (status, _) = send(
         &app,
         &owner,
+        Method::GET,
+        &format!("/api/alerts/{id}/deliveries?limit=-1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = send(
+        &app,
+        &owner,
         Method::DELETE,
         &format!("/api/alerts/{id}"),
         None,

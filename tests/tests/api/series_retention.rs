@@ -73,6 +73,7 @@ async fn seed(app: &TestApp, cell: i64, logger: i64, readings: &[(i64, f64)]) {
         .map(|&(ts, x)| UploadRows {
             rows: reading_rows(cell, logger, ts, x),
             member: None,
+            logger_owner: None,
             device: None,
         })
         .collect();

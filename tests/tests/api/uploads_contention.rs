@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use base64::Engine;
 use loam_ingest::pb::SensorType;
 use loam_receipts::ServerKey;
 use loam_tests::{Backend, Options, TestApp, backend_tests, frames};
@@ -259,6 +260,7 @@ async fn a_refused_upload_never_fails_the_others_in_its_batch(backend: Backend) 
     let upload = |rows: Vec<NewRow>, slots: i64| UploadRows {
         rows,
         member: Some(owner_id.clone()),
+        logger_owner: None,
         device: Some(DeviceClaim {
             logger_id: logger,
             slots,
@@ -372,6 +374,11 @@ async fn a_database_slower_than_the_arrivals_sheds_load_with_503_and_retry_after
         (
             "/api/teros/",
             json!({"cell": "slow", "ts": HOUR + 502, "vwc": 0.3, "raw_vwc": 2500.0, "temp": 20.1, "ec": 100.7, "water_pot": null}),
+        ),
+        (
+            "/api/chirpstack?event=up",
+            json!({"fPort": 1, "data": base64::engine::general_purpose::STANDARD
+                .encode(frames::power(HOUR + 503, f.cell, f.logger, 0.5, 0.001))}),
         ),
     ] {
         let res = app
