@@ -11,6 +11,10 @@ use crate::access::{self, Gate, Need, OwnKey};
 use crate::caller::{Caller, Person};
 use crate::error::ApiError;
 
+/// Rules one person may have: enough for every logger of a large deployment, few enough that
+/// one account cannot load the evaluation.
+pub(crate) const MAX_RULES_PER_PERSON: i64 = 500;
+
 /// The wire form of a rule (for its owner: the signing secret included).
 pub(crate) fn rule_response(rule: AlertRule) -> Result<AlertRuleResponse, ApiError> {
     let condition: AlertCondition = serde_json::from_str(&rule.condition).map_err(|e| {

@@ -253,6 +253,57 @@ pub fn delete_rule(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
     })
 }
 
+/// How many rules `owner` has (a person's rules are capped).
+pub fn count_rules(conn: &mut DbConn, owner: &str) -> Result<i64, DbError> {
+    Ok(alert_rules::table
+        .filter(alert_rules::owner_id.eq(owner))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Whether the rule's owner may still watch what it watches: an administrator; for a logger,
+/// its owner; for a cell, a member, or anyone when the cell is public. Checked at every
+/// evaluation, so a rule stops telling its owner about a cell they were removed from.
+pub fn owner_may_watch(conn: &mut DbConn, rule: &AlertRule) -> Result<bool, DbError> {
+    use crate::schema::{cells, loggers, users};
+    let is_admin: bool = users::table
+        .find(&rule.owner_id)
+        .select(users::is_admin)
+        .first::<bool>(conn)
+        .optional()?
+        .unwrap_or(false);
+    if is_admin {
+        return Ok(true);
+    }
+    if let Some(logger) = rule.logger_id {
+        let owner: Option<Option<String>> = loggers::table
+            .find(logger)
+            .select(loggers::user_id)
+            .first(conn)
+            .optional()?;
+        if owner.flatten().as_deref() != Some(rule.owner_id.as_str()) {
+            return Ok(false);
+        }
+    }
+    if let Some(cell) = rule.cell_id {
+        let public: Option<bool> = cells::table
+            .find(cell)
+            .select(cells::public)
+            .first(conn)
+            .optional()?;
+        match public {
+            None => return Ok(false),
+            Some(true) => {}
+            Some(false) => {
+                if !crate::cells::is_member(conn, cell, &rule.owner_id)? {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Whether any rule is enabled (no rule, no evaluation job).
 pub fn any_enabled(conn: &mut DbConn) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(

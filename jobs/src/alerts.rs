@@ -33,6 +33,9 @@ const DELIVERY_HOLD: TimeDelta = TimeDelta::seconds(60);
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries sent per evaluation at most (the rest wait for the next period).
 const DELIVERIES_PER_SWEEP: i64 = 200;
+/// Deliveries claimed and sent at once: a chunk ends within one webhook timeout, far inside
+/// the claim's hold.
+const DELIVERY_CHUNK: i64 = 16;
 
 /// The period's evaluation of every enabled rule, then the due deliveries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +229,17 @@ async fn judge_rule(
     rule: &AlertRule,
     now: NaiveDateTime,
 ) -> Result<Option<AlertEvent>, JobError> {
+    let watched = rule.clone();
+    if !db
+        .run(move |c| loam_db::alerts::owner_may_watch(c, &watched))
+        .await?
+    {
+        tracing::info!(
+            rule = rule.id,
+            "alert rule skipped: its owner may no longer watch its logger or cell"
+        );
+        return Ok(None);
+    }
     let condition: AlertCondition = serde_json::from_str(&rule.condition)
         .map_err(|e| JobError::Permanent(format!("rule {}: unreadable condition: {e}", rule.id)))?;
     let finding = match &condition {
@@ -397,67 +411,86 @@ async fn send_one(
     }
 }
 
-/// Sends the deliveries due at `now` (claimed first, so no two senders send one); returns how
-/// many attempts were made.
+/// Sends the deliveries due at `now`, a few at a time and concurrently (each chunk is claimed
+/// just before it is sent, and sent well within the claim's hold, so no other sender takes one
+/// in flight); returns how many attempts were made.
 pub async fn deliver_due(
     db: &Db,
     policy: &WebhookPolicy,
     now: NaiveDateTime,
 ) -> Result<usize, JobError> {
-    let claimed = db
-        .run(move |c| {
-            loam_db::alerts::claim_due_deliveries(c, now, DELIVERY_HOLD, DELIVERIES_PER_SWEEP)
-        })
-        .await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
     let http = reqwest::Client::builder()
         .timeout(WEBHOOK_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| JobError::Permanent(format!("no HTTP client: {e}")))?;
     let mut attempted = 0;
-    for (delivery, event) in claimed {
-        let rule_id = delivery.rule_id;
-        let Some(rule) = db
-            .run(move |c| loam_db::alerts::find_rule(c, rule_id))
-            .await?
-        else {
-            continue;
-        };
-        let condition_kind = serde_json::from_str::<AlertCondition>(&rule.condition)
-            .map(|c| c.kind())
-            .unwrap_or("unknown");
-        let body = serde_json::json!({
-            "event": event_response(&event, &rule.name),
-            "rule": {"id": rule.id, "name": rule.name, "kind": condition_kind},
-        });
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        let started = std::time::Instant::now();
-        let (status, error) =
-            send_one(&http, policy, &delivery, body, &rule.secret, event.id).await;
-        let at = loam_db::now();
-        let retry = match error {
-            None => None,
-            Some(_) if delivery.attempts + 1 >= MAX_DELIVERY_ATTEMPTS => Some(None),
-            Some(_) => Some(Some(at + backoff(policy.backoff, delivery.attempts))),
-        };
-        let outcome = AttemptOutcome {
-            at,
-            status,
-            error,
-            duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
-            retry,
-        };
-        if let Some(why) = &outcome.error {
-            tracing::warn!(rule = rule.id, delivery = delivery.id, error = %why, "webhook delivery failed");
-        }
-        db.run(move |c| loam_db::alerts::record_attempt(c, &delivery, &outcome))
+    while attempted < DELIVERIES_PER_SWEEP {
+        let claimed = db
+            .run(move |c| {
+                loam_db::alerts::claim_due_deliveries(c, now, DELIVERY_HOLD, DELIVERY_CHUNK)
+            })
             .await?;
-        attempted += 1;
+        if claimed.is_empty() {
+            break;
+        }
+        attempted += claimed.len() as i64;
+        let mut sends = tokio::task::JoinSet::new();
+        for (delivery, event) in claimed {
+            let (db, http, policy) = (db.clone(), http.clone(), policy.clone());
+            sends.spawn(async move { deliver_one(&db, &http, &policy, delivery, event).await });
+        }
+        while let Some(outcome) = sends.join_next().await {
+            outcome.map_err(|e| JobError::Permanent(format!("a delivery task failed: {e}")))??;
+        }
     }
-    Ok(attempted)
+    Ok(usize::try_from(attempted).unwrap_or(usize::MAX))
+}
+
+/// Sends one delivery and records the attempt.
+async fn deliver_one(
+    db: &Db,
+    http: &reqwest::Client,
+    policy: &WebhookPolicy,
+    delivery: AlertDelivery,
+    event: AlertEvent,
+) -> Result<(), JobError> {
+    let rule_id = delivery.rule_id;
+    let Some(rule) = db
+        .run(move |c| loam_db::alerts::find_rule(c, rule_id))
+        .await?
+    else {
+        return Ok(());
+    };
+    let condition_kind = serde_json::from_str::<AlertCondition>(&rule.condition)
+        .map(|c| c.kind())
+        .unwrap_or("unknown");
+    let body = serde_json::json!({
+        "event": event_response(&event, &rule.name),
+        "rule": {"id": rule.id, "name": rule.name, "kind": condition_kind},
+    });
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let (status, error) = send_one(http, policy, &delivery, body, &rule.secret, event.id).await;
+    let at = loam_db::now();
+    let retry = match error {
+        None => None,
+        Some(_) if delivery.attempts + 1 >= MAX_DELIVERY_ATTEMPTS => Some(None),
+        Some(_) => Some(Some(at + backoff(policy.backoff, delivery.attempts))),
+    };
+    let outcome = AttemptOutcome {
+        at,
+        status,
+        error,
+        duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
+        retry,
+    };
+    if let Some(why) = &outcome.error {
+        tracing::warn!(rule = rule.id, delivery = delivery.id, error = %why, "webhook delivery failed");
+    }
+    db.run(move |c| loam_db::alerts::record_attempt(c, &delivery, &outcome))
+        .await?;
+    Ok(())
 }
 
 /// Every `period`, while any rule is enabled, puts the period's evaluation on the queue —

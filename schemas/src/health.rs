@@ -29,6 +29,10 @@ pub struct Readiness {
     /// `ok` when the artifacts folder (exports, staged imports) can be written, else
     /// `not writable` (the path and cause are in the log).
     pub artifacts: Cow<'static, str>,
+    /// The worker's MQTT uplink subscription, when `LOAM_MQTT_URL` is set: `connected`,
+    /// `connecting` or `reconnecting` (reported only: jobs still run while the broker is away).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<Cow<'static, str>>,
 }
 
 /// Liveness: the process answers.

@@ -111,6 +111,7 @@ pub async fn readiness(
             "not writable"
         }
         .into(),
+        mqtt: None,
     }
 }
 

@@ -69,13 +69,15 @@ async fn healthcheck(config: &Config) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
 }
 
-/// Answers `/healthz` (the process runs), `/readyz` (database and Redis answer) and `/metrics`
+/// Answers `/healthz` (the process runs), `/readyz` (database and Redis answer; the MQTT
+/// subscription's state is reported beside them) and `/metrics`
 /// on `LOAM_WORKER_LISTEN`, for orchestrators and Prometheus.
 async fn serve_health(
     addr: std::net::SocketAddr,
     db: loam_db::Db,
     redis: redis::Client,
     config: Config,
+    mqtt: Option<std::sync::Arc<loam_uplinks::mqtt::Status>>,
 ) -> anyhow::Result<()> {
     use axum::http::{StatusCode, header};
     use axum::routing::get;
@@ -85,9 +87,11 @@ async fn serve_health(
     let ready = {
         let (db, redis, config) = (db.clone(), redis.clone(), config);
         move || {
-            let (db, redis, config) = (db.clone(), redis.clone(), config.clone());
+            let (db, redis, config, mqtt) =
+                (db.clone(), redis.clone(), config.clone(), mqtt.clone());
             async move {
-                let body = loam_telemetry::probes::readiness(&db, Some(&redis), &config).await;
+                let mut body = loam_telemetry::probes::readiness(&db, Some(&redis), &config).await;
+                body.mqtt = mqtt.map(|m| m.describe().into());
                 let status = if body.status == "ok" {
                     StatusCode::OK
                 } else {
@@ -128,14 +132,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )?;
     let redis = redis::Client::open(redis_url).context("REDIS_URL is not a valid Redis URL")?;
     let db = loam_db::open(&config).await?;
-    if let Some(addr) = config.worker_listen {
-        serve_health(addr, db.clone(), redis.clone(), config.clone()).await?;
-    }
     // Started before taking jobs so a key that cannot apply the upload rules stops start-up.
-    let _uplinks = match loam_uplinks::mqtt::Settings::from_config(&config)? {
+    let uplinks = match loam_uplinks::mqtt::Settings::from_config(&config)? {
         Some(settings) => Some(loam_uplinks::mqtt::start(db.clone(), settings).await?),
         None => None,
     };
+    if let Some(addr) = config.worker_listen {
+        let mqtt = uplinks.as_ref().map(|u| u.status.clone());
+        serve_health(addr, db.clone(), redis.clone(), config.clone(), mqtt).await?;
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let settings = loam_jobs::Settings::from_config(&config);
     let executor = loam_jobs::Executor::new(db, settings, stop, "api→worker");

@@ -105,6 +105,7 @@ async fn the_worker_answers_health_readiness_and_metrics() {
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body["status"], "ok");
     assert_eq!(body["redis"], "ok");
+    assert!(body.get("mqtt").is_none(), "no MQTT configured: {body}");
     assert_eq!(healthcheck(&app, &redis_url, port), Some(0));
 
     let metrics = get(port, "/metrics").await.expect("answer");
@@ -146,4 +147,49 @@ async fn the_worker_answers_health_readiness_and_metrics() {
     })
     .await;
     assert!(back, "ready again once Redis is back");
+}
+
+/// With `LOAM_MQTT_URL`, readiness reports the subscription (connected to the machine's
+/// Mosquitto), and absent it the field is not there at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "services"),
+    ignore = "needs Postgres, Redis and Mosquitto: run with --features services"
+)]
+async fn readiness_reports_the_mqtt_subscription() {
+    let redis = TestRedis::new();
+    let prefix = redis.prefix.clone();
+    let app = TestApp::spawn_with(
+        Backend::Postgres,
+        Options {
+            redis_url: Some(redis.url.clone()),
+            tweak: Some(Box::new(move |c| c.redis_prefix = prefix)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let port = free_port();
+    let client_id = format!("loam-test-{}", ulid::Ulid::new());
+    let _worker = Running(
+        worker(&app, &redis.url, port, &[])
+            .env("LOAM_MQTT_URL", "mqtt://127.0.0.1:1883")
+            .env("LOAM_MQTT_CLIENT_ID", &client_id)
+            .env("LOAM_MQTT_TOPICS", format!("{client_id}/v3/+/devices/+/up"))
+            .env("LOAM_ENTS_COMPAT", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("loam-worker starts"),
+    );
+    let connected = loam_tests::eventually(30, || async {
+        match get(port, "/readyz").await {
+            Some(r) => r
+                .json::<serde_json::Value>()
+                .await
+                .is_ok_and(|b| b["mqtt"] == "connected" && b["status"] == "ok"),
+            None => false,
+        }
+    })
+    .await;
+    assert!(connected, "readiness reports the subscription as connected");
 }

@@ -24,6 +24,7 @@ use crate::state::AppState;
     responses(
         (status = 201, description = "The rule", body = AlertRuleResponse),
         (status = 404, description = "The logger or cell does not exist, or is not yours", body = ErrorResponse),
+        (status = 409, description = "The caller already has the most rules one person may have (500)", body = ErrorResponse),
     ))]
 pub(crate) async fn create_rule(
     State(state): State<AppState>,
@@ -31,6 +32,16 @@ pub(crate) async fn create_rule(
     Valid(req): Valid<CreateAlertRule>,
 ) -> Result<(StatusCode, Json<AlertRuleResponse>), ApiError> {
     let rule = crate::alerts::new_rule(&state.gate(), &person, req).await?;
+    let owner = person.user_id.clone();
+    let existing = state
+        .db()
+        .run(move |c| loam_db::alerts::count_rules(c, &owner))
+        .await?;
+    if existing >= crate::alerts::MAX_RULES_PER_PERSON {
+        return Err(ApiError::Conflict(format!(
+            "you have {existing} alert rules, the most one person may have; delete one first"
+        )));
+    }
     let stored = state
         .db()
         .run(move |c| loam_db::alerts::insert_rule(c, &rule))

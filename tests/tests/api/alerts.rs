@@ -18,6 +18,7 @@ backend_tests!(
     threshold_webhook_is_signed_retried_and_live,
     rules_are_checked_when_made_and_private_to_their_owner,
     a_rule_is_claimed_once_per_period_however_many_ask,
+    a_rule_falls_quiet_when_its_owner_loses_the_cell_and_rules_are_capped,
 );
 
 const OWNER: &str = "owner@example.test";
@@ -693,4 +694,98 @@ async fn many_workers_judge_each_rule_once() {
         sweeps.len(),
         "one evaluation job per period: {sweeps:?}"
     );
+}
+
+async fn a_rule_falls_quiet_when_its_owner_loses_the_cell_and_rules_are_capped(backend: Backend) {
+    let app = fast(backend).await;
+    let bea = app.signed_in("bea@example.test").await;
+    let ana = app.signed_in(OWNER).await;
+    let cell = app.cell(&bea, "bea@example.test", "bea's field").await;
+    let logger = app.logger(&bea, "bea@example.test", "bea-1").await;
+    let key = app.device_key(&bea, logger, &["ingest"]).await;
+    let shared = app
+        .as_person(Method::POST, &format!("/api/cell/{cell}/share"), &bea)
+        .json(&json!({"email": OWNER}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(shared.status(), 200);
+    let threshold = json!({"kind": "threshold", "series": "power.voltage", "side": "below",
+        "bound": 2.9, "for_minutes": 0});
+    let (status, rule) = send(
+        &app,
+        &ana,
+        Method::POST,
+        "/api/alerts",
+        Some(json!({"name": "bea's battery", "cell_id": cell, "condition": threshold})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rule}");
+    let rule_id = rule["id"].as_i64().expect("id");
+    let low = app
+        .upload(
+            frames::power(now_secs(), cell, logger, 2.5, 0.001),
+            false,
+            Some(&key),
+        )
+        .await;
+    assert_eq!(low.status(), 200);
+    assert!(
+        eventually(10, || async {
+            events(&app, &ana, rule_id).await.len() == 1
+        })
+        .await
+    );
+
+    // Bea removes Ana from the cell: Ana's rule no longer tells her anything about it.
+    let ana_id = app
+        .db(|c| loam_db::users::find_by_email(c, OWNER))
+        .await
+        .expect("account")
+        .id;
+    let removed = app
+        .as_person(
+            Method::DELETE,
+            &format!("/api/cell/{cell}/users/{ana_id}"),
+            &bea,
+        )
+        .send()
+        .await
+        .expect("request");
+    assert!(removed.status().is_success(), "{}", removed.status());
+    let high = app
+        .upload(
+            frames::power(now_secs() + 1, cell, logger, 3.3, 0.001),
+            false,
+            Some(&key),
+        )
+        .await;
+    assert_eq!(high.status(), 200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        events(&app, &ana, rule_id).await.len(),
+        1,
+        "no resolved event for a cell she lost"
+    );
+
+    // At most 500 rules a person: the 501st is refused with 409, nothing made.
+    let silence = json!({"kind": "silence", "minutes": 60});
+    let mine = app.logger(&ana, OWNER, "ana-1").await;
+    for n in 1..500 {
+        let (status, _) = send(&app, &ana, Method::POST, "/api/alerts",
+            Some(json!({"name": format!("r{n}"), "logger_id": mine, "condition": silence, "enabled": false}))).await;
+        assert_eq!(status, 201, "rule {n}");
+    }
+    let (status, refused) = send(
+        &app,
+        &ana,
+        Method::POST,
+        "/api/alerts",
+        Some(json!({"name": "one too many", "logger_id": mine, "condition": silence})),
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "conflict");
+    let (_, all) = send(&app, &ana, Method::GET, "/api/alerts", None).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(500));
 }
