@@ -2,7 +2,7 @@
 //! `subscribe_cells`, and every committed upload is pushed to its cell's room as
 //! `measurement_received`. Outside ENTS compatibility mode a client joins only the rooms of
 //! cells it may read, as the identity in its connect payload `{"token": "<jwt>"}` allows.
-//! Alert events of a cell's rules reach the same room as `alert`.
+//! A signed-in person also hears the events of their own alert rules as `alert`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +30,11 @@ struct Payload<'a> {
 
 fn room(cell_id: u32) -> String {
     format!("cell_{cell_id}")
+}
+
+/// The room of a signed-in person: alert events go only to their rule's owner.
+fn user_room(user_id: &str) -> String {
+    format!("user_{user_id}")
 }
 
 /// Cell ids as the dashboard sends them: numbers or numeric strings.
@@ -85,6 +90,10 @@ pub(crate) fn socket_layer(state: &AppState) -> socketioxide::layer::SocketIoLay
                     }
                 },
             };
+            // A signed-in person hears the events of their own alert rules in their own room.
+            if let Caller::Person(p) = &caller {
+                socket.join(user_room(&p.user_id));
+            }
             socket.extensions.insert(caller);
             let state = connect_state.clone();
             socket.on(
@@ -152,8 +161,10 @@ pub(crate) fn socket_layer(state: &AppState) -> socketioxide::layer::SocketIoLay
 /// How often the alert feed looks for new events (evaluated by whichever runner took the job).
 const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Pushes alert events to their cell's room as `alert`, following the events table from where
-/// it stood at start: every replica does, so a client on any replica hears every event.
+/// Pushes alert events as `alert` to their rule owner's room (never to a cell's room: a rule's
+/// name and message are its owner's, and anyone may subscribe to a public cell), following the
+/// events table from where it stood at start: every replica does, so the owner hears each
+/// event on whichever replica they are connected to.
 async fn push_alerts(db: loam_db::Db, io: SocketIo) {
     let mut after = loop {
         match db.run(loam_db::alerts::latest_event_id).await {
@@ -171,13 +182,10 @@ async fn push_alerts(db: loam_db::Db, io: SocketIo) {
         else {
             continue;
         };
-        for (event, rule_name) in events {
+        for (event, rule_name, owner) in events {
             after = after.max(event.id);
-            let Some(cell) = event.cell_id.and_then(|c| u32::try_from(c).ok()) else {
-                continue;
-            };
             let payload = loam_jobs::alerts::event_response(&event, &rule_name);
-            if let Err(err) = io.to(room(cell)).emit("alert", &payload).await {
+            if let Err(err) = io.to(user_room(&owner)).emit("alert", &payload).await {
                 tracing::debug!(error = %err, "alert event not delivered");
             }
         }

@@ -50,6 +50,7 @@ pub(crate) fn apply(routes: Router<AppState>, state: &AppState) -> Router<AppSta
     let config = state.config();
     let mut router = routes
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(from_fn_with_state(config.body_limit_bytes, refuse_nul))
         .layer(from_fn_with_state(
             Deadlines {
                 request: config.request_timeout(),
@@ -70,6 +71,54 @@ pub(crate) fn apply(routes: Router<AppState>, state: &AppState) -> Router<AppSta
     router
         .layer(from_fn_with_state(config.access_log, observe))
         .layer(compression())
+}
+
+/// Refuses text containing NUL (U+0000) before any handler sees it: in the query (`%00`) or in
+/// a JSON body (`\u0000`) with 400, in the path with 404 (nothing is named so). Postgres
+/// cannot store it in text and no field of Loam's needs it; without this check such a value
+/// would fail deep in the database instead of answering a clear 400.
+async fn refuse_nul(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let refusal = |place: &str| {
+        ApiError::bad_request(
+            "nul_character",
+            format!("the {place} contains a NUL character (U+0000), which no Loam field accepts"),
+        )
+        .into_response()
+    };
+    let uri = req.uri();
+    let encoded_nul = |text: &str| {
+        text.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if encoded_nul(uri.path()) {
+        // No resource is named with a NUL.
+        return ApiError::NotFound("no such resource: the path contains a NUL character".into())
+            .into_response();
+    }
+    if uri.query().is_some_and(encoded_nul) {
+        return refusal("query");
+    }
+    let json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+    if !json {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    // Past the limit (or cut off: the client is gone then and hears nothing).
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return ApiError::PayloadTooLarge.into_response();
+    };
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return refusal("body");
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// Compresses answers the client accepts compressed (`Accept-Encoding`: zstd or gzip) at the

@@ -155,6 +155,11 @@ async fn require_person(req: Request, next: Next) -> Response {
 async fn require_person_or_key(req: Request, next: Next) -> Response {
     match req.extensions().get::<Caller>() {
         Some(Caller::Person(_)) => next.run(req).await,
+        Some(Caller::Device(_)) => ApiError::Unauthorized(
+            "this route is for people: a bearer token or a person's own API key; a device key cannot use it"
+                .into(),
+        )
+        .into_response(),
         _ => ApiError::Unauthorized(
             "authentication required: send Authorization: Bearer <token> or X-API-Key".into(),
         )

@@ -27,6 +27,9 @@ async fn run_once(db: &loam_db::Db, raw_retention_days: Option<u32>) {
         Ok(made) => tracing::info!(made, "made measurement partitions ahead"),
         Err(err) => tracing::warn!(error = %err, "could not make partitions ahead; retrying later"),
     }
+    if let Err(err) = db.run(move |c| loam_db::health::fold_hours(c, now)).await {
+        tracing::warn!(error = %err, "could not fold the upload log's hours; retrying later");
+    }
     match db.run(move |c| loam_db::health::trim(c, now)).await {
         Ok(0) => {}
         Ok(trimmed) => tracing::info!(trimmed, "trimmed the upload log behind device health"),

@@ -64,7 +64,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let cell_id = cell(http, &server.base, site, "fleet-cell").await?;
     let cell32 = i32::try_from(cell_id)?;
-    let owner = db
+    let owner: String = db
         .run({
             let email = site.email.clone();
             move |c| loam_db::users::find_by_email(c, &email)
@@ -76,12 +76,35 @@ pub async fn run(
     let now = chrono::Utc::now().timestamp();
     let seeded = Instant::now();
     let lines = db
-        .run(move |c| loam_db::bench::seed_fleet(c, &owner, loggers, cell32, now))
+        .run({
+            let owner = owner.clone();
+            move |c| loam_db::bench::seed_fleet(c, &owner, loggers, cell32, now)
+        })
         .await?;
     println!(
-        "fleet: {loggers} loggers, {lines} upload-log lines (8 days of steady state) seeded in {:.1} s\n",
+        "fleet: {loggers} loggers, {lines} upload-log lines (8 days of steady state) seeded in {:.1} s",
         seeded.elapsed().as_secs_f64()
     );
+    // What the server's upkeep does every 10 minutes: fold the whole past hours.
+    let folding = Instant::now();
+    let hours = db
+        .run(|c| loam_db::health::fold_hours(c, loam_db::now()))
+        .await?;
+    println!(
+        "upkeep folded the past hours of the log into {hours} summary rows in {:.1} s (the first fold; then about an hour per run)\n",
+        folding.elapsed().as_secs_f64()
+    );
+    // The data layer alone: every fact of the fleet, read through the bench's own connection.
+    let mut direct = Vec::with_capacity(args.requests);
+    for _ in 0..args.requests {
+        let owner = owner.clone();
+        let started = Instant::now();
+        db.run(move |c| loam_db::health::fleet(c, Some(&owner), loam_db::now()))
+            .await?;
+        direct.push(started.elapsed());
+    }
+    direct.sort();
+    report("fleet facts from the database, idle", &direct);
     let (times, body) = timed(http, server, site, "", args.requests).await?;
     println!(
         "states: {} (loggers listed: {})",

@@ -743,6 +743,15 @@ fn print_users(page: &UserPage) {
     }
 }
 
+/// Text from the server made safe for a terminal: control characters (escape sequences, line
+/// breaks in a name) are shown as `?`, and it is cut to `width` characters.
+fn shown(text: &str, width: usize) -> String {
+    text.chars()
+        .take(width)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// Seconds as a person reads a silence: `45s`, `12m`, `3h05m`, `2d04h`.
 fn span(secs: i64) -> String {
     match secs {
@@ -788,7 +797,7 @@ fn print_fleet(fleet: &loam_schemas::fleet::FleetHealth) {
         println!(
             "{:<6} {:<20} {:<10} {:>9} {:>9} {:>8} {:>8} {:>7} {:<5} {}",
             l.logger_id,
-            l.name.chars().take(20).collect::<String>(),
+            shown(&l.name, 20),
             state,
             l.silence_secs.map_or_else(|| "never".to_owned(), span),
             interval,
@@ -1095,7 +1104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let page = loam_client::Limit { limit: Some(50) };
             for e in api.alert_events(*id, &page).await? {
-                println!("{}  {:<8}  {}", e.at, e.kind, e.message);
+                println!("{}  {:<8}  {}", e.at, e.kind, shown(&e.message, 500));
             }
         }
         Command::Alerts {
@@ -1112,7 +1121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     a.event_kind,
                     status,
                     a.delivery_state,
-                    a.error.unwrap_or_default()
+                    shown(&a.error.unwrap_or_default(), 500)
                 );
             }
         }
@@ -1137,7 +1146,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!(
                     "{:<6} {:<28} {:<10} {:<8} {:<26} {}",
                     r.id,
-                    r.name.chars().take(28).collect::<String>(),
+                    shown(&r.name, 28),
                     r.condition.kind(),
                     state,
                     r.firing_since.as_deref().unwrap_or("-"),

@@ -183,17 +183,35 @@ pub struct AttemptRecord {
     pub delivery_state: String,
 }
 
-/// Adds a rule; returns it.
-pub fn insert_rule(conn: &mut DbConn, rule: &NewAlertRule) -> Result<AlertRule, DbError> {
+/// Adds a rule unless its owner already has `cap` rules; returns it, or `Err(count)` with the
+/// owner's number of rules. Concurrent adds of one owner are serialized (Postgres: the owner's
+/// row is locked; SQLite: write transactions are), so the cap holds under any concurrency.
+pub fn insert_rule(
+    conn: &mut DbConn,
+    rule: &NewAlertRule,
+    cap: i64,
+) -> Result<Result<AlertRule, i64>, DbError> {
+    use crate::schema::users;
     crate::write_transaction(conn, |c| {
-        crate::on_backend!(c, c => diesel::insert_into(alert_rules::table)
+        if let DbConn::Postgres(pg) = c {
+            users::table
+                .find(&rule.owner_id)
+                .select(users::id)
+                .for_update()
+                .load::<String>(pg)?;
+        }
+        let existing = count_rules(c, &rule.owner_id)?;
+        if existing >= cap {
+            return Ok(Err(existing));
+        }
+        diesel::insert_into(alert_rules::table)
             .values(rule)
-            .execute(c))?;
+            .execute(c)?;
         // The secret is random and unique: it names the row just written.
-        Ok(alert_rules::table
+        Ok(Ok(alert_rules::table
             .filter(alert_rules::secret.eq(&rule.secret))
             .select(AlertRule::as_select())
-            .first(c)?)
+            .first(c)?))
     })
 }
 
@@ -237,6 +255,10 @@ pub fn update_rule(
             diesel::update(alert_rules::table.find(id))
                 .set(changes)
                 .execute(c)?;
+        }
+        // A disabled rule is not watching: it ends any firing (no event).
+        if changes.enabled == Some(false) {
+            clear_firing(c, id)?;
         }
         find_rule(c, id)
     })
@@ -392,18 +414,23 @@ pub fn events(conn: &mut DbConn, rule_id: i32, limit: i64) -> Result<Vec<AlertEv
         .load(conn)?)
 }
 
-/// Events after `id` with their rule's name, oldest first: what the live feed has not pushed.
+/// Events after `id` with their rule's name and owner, oldest first: what the live feed has
+/// not pushed yet.
 pub fn events_after(
     conn: &mut DbConn,
     id: i64,
     limit: i64,
-) -> Result<Vec<(AlertEvent, String)>, DbError> {
+) -> Result<Vec<(AlertEvent, String, String)>, DbError> {
     Ok(alert_events::table
         .inner_join(alert_rules::table)
         .filter(alert_events::id.gt(id))
         .order(alert_events::id)
         .limit(limit)
-        .select((AlertEvent::as_select(), alert_rules::name))
+        .select((
+            AlertEvent::as_select(),
+            alert_rules::name,
+            alert_rules::owner_id,
+        ))
         .load(conn)?)
 }
 

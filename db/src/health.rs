@@ -8,7 +8,9 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use crate::models::{Enrolment, Firmware, Logger};
-use crate::schema::{device_enrolments, firmware, logger_firmware, logger_uploads, loggers};
+use crate::schema::{
+    device_enrolments, firmware, logger_firmware, logger_upload_hours, logger_uploads, loggers,
+};
 use crate::{DbConn, DbError};
 
 /// Most recent uploads read per logger: enough for a stable median of the gaps between them.
@@ -117,21 +119,7 @@ fn facts_of(
 ) -> Result<Vec<LoggerFacts>, DbError> {
     let ids: Vec<i32> = list.iter().map(|l| l.id).collect();
     let mut recent = recent_uploads(conn, &ids)?;
-    let day_ago = now - TimeDelta::hours(24);
-    let counts: Vec<(i32, i64, Option<i64>)> = logger_uploads::table
-        .filter(logger_uploads::logger_id.eq_any(&ids))
-        .filter(logger_uploads::at.gt(day_ago))
-        .group_by(logger_uploads::logger_id)
-        .select((
-            logger_uploads::logger_id,
-            diesel::dsl::count_star(),
-            diesel::dsl::sum(logger_uploads::row_count),
-        ))
-        .load(conn)?;
-    let counts: HashMap<i32, (i64, i64)> = counts
-        .into_iter()
-        .map(|(id, n, rows)| (id, (n, rows.unwrap_or(0))))
-        .collect();
+    let counts = last_day(conn, &ids, now)?;
     let mut enrolments: HashMap<i32, Enrolment> = device_enrolments::table
         .filter(device_enrolments::logger_id.eq_any(&ids))
         .select(Enrolment::as_select())
@@ -163,6 +151,138 @@ fn facts_of(
         .collect())
 }
 
+/// Start of Unix hour `hour` (UTC).
+fn hour_start(hour: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp(hour.saturating_mul(3600), 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+/// The Unix hour `t` falls in.
+fn hour_of(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp().div_euclid(3600)
+}
+
+/// Uploads and rows per logger in the 24 hours before `now`: whole hours already folded come
+/// from `logger_upload_hours`, the rest (the partial hour at the window's start and everything
+/// since the last folded hour) from the raw lines, so a fleet costs ~24 summary rows and two
+/// short index ranges per logger instead of a day of lines.
+fn last_day(
+    conn: &mut DbConn,
+    ids: &[i32],
+    now: NaiveDateTime,
+) -> Result<HashMap<i32, (i64, i64)>, DbError> {
+    let day_ago = now - TimeDelta::hours(24);
+    // The first whole hour inside the window, and the first hour not folded yet.
+    let first_whole = hour_of(day_ago) + 1;
+    let folded_until = logger_upload_hours::table
+        .select(diesel::dsl::max(logger_upload_hours::hour))
+        .first::<Option<i64>>(conn)?
+        .map_or(first_whole, |h| (h + 1).max(first_whole));
+    let mut counts: HashMap<i32, (i64, i64)> = HashMap::new();
+    let mut add = |rows: Vec<(i32, i64, Option<i64>)>| {
+        for (id, uploads, lines) in rows {
+            let entry = counts.entry(id).or_default();
+            entry.0 += uploads;
+            entry.1 += lines.unwrap_or(0);
+        }
+    };
+    let raw = |conn: &mut DbConn, from: NaiveDateTime, to: Option<NaiveDateTime>| {
+        let query = logger_uploads::table
+            .filter(logger_uploads::logger_id.eq_any(ids))
+            .filter(logger_uploads::at.gt(from))
+            .group_by(logger_uploads::logger_id)
+            .select((
+                logger_uploads::logger_id,
+                diesel::dsl::count_star(),
+                diesel::dsl::sum(logger_uploads::row_count),
+            ));
+        match to {
+            Some(to) => query
+                .filter(logger_uploads::at.lt(to))
+                .load::<(i32, i64, Option<i64>)>(conn),
+            None => query.load::<(i32, i64, Option<i64>)>(conn),
+        }
+    };
+    // The partial hour at the start, then the unfolded tail.
+    add(raw(conn, day_ago, Some(hour_start(first_whole)))?);
+    add(raw(
+        conn,
+        hour_start(folded_until) - TimeDelta::microseconds(1),
+        None,
+    )?);
+    if folded_until > first_whole {
+        // About 24 rows per logger: summed here (SQL's SUM of BIGINT is NUMERIC on Postgres).
+        let folded: Vec<(i32, i64, i64)> = logger_upload_hours::table
+            .filter(logger_upload_hours::logger_id.eq_any(ids))
+            .filter(logger_upload_hours::hour.ge(first_whole))
+            .filter(logger_upload_hours::hour.lt(folded_until))
+            .select((
+                logger_upload_hours::logger_id,
+                logger_upload_hours::uploads,
+                logger_upload_hours::row_count,
+            ))
+            .load(conn)?;
+        add(folded
+            .into_iter()
+            .map(|(id, uploads, rows)| (id, uploads, Some(rows)))
+            .collect());
+    }
+    Ok(counts)
+}
+
+/// An hour is folded once it has been over for this long (an upload's line carries the time its
+/// commit began, so a slow commit can still add a line to the hour just ended).
+const FOLD_AFTER: TimeDelta = TimeDelta::minutes(5);
+
+/// Folds every whole hour of the log not folded yet (and over for [`FOLD_AFTER`]) into
+/// `logger_upload_hours`; replicas folding at once insert the same rows, the second insert of a
+/// row is ignored. Returns the summary rows written.
+pub fn fold_hours(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
+    use diesel::sql_types::{BigInt, Timestamp};
+    let last = logger_upload_hours::table
+        .select(diesel::dsl::max(logger_upload_hours::hour))
+        .first::<Option<i64>>(conn)?;
+    let start = match last {
+        Some(hour) => hour + 1,
+        None => match logger_uploads::table
+            .select(diesel::dsl::min(logger_uploads::at))
+            .first::<Option<NaiveDateTime>>(conn)?
+        {
+            Some(oldest) => hour_of(oldest),
+            None => return Ok(0),
+        },
+    };
+    // Never more than the log keeps.
+    let start = start.max(hour_of(now - TimeDelta::days(KEEP_DAYS + 1)));
+    let end = hour_of(now - FOLD_AFTER);
+    let sql = "INSERT INTO logger_upload_hours (logger_id, hour, uploads, row_count)
+               SELECT logger_id, $1, COUNT(*), SUM(row_count) FROM logger_uploads
+                WHERE at >= $2 AND at < $3 GROUP BY logger_id";
+    let mut written = 0;
+    for hour in start..end {
+        let (from, to) = (hour_start(hour), hour_start(hour + 1));
+        written += match conn {
+            DbConn::Postgres(pg) => diesel::sql_query(format!("{sql} ON CONFLICT DO NOTHING"))
+                .bind::<BigInt, _>(hour)
+                .bind::<Timestamp, _>(from)
+                .bind::<Timestamp, _>(to)
+                .execute(pg)?,
+            DbConn::Sqlite(lite) => diesel::sql_query(
+                sql.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+                    .replace("$1", "?")
+                    .replace("$2", "?")
+                    .replace("$3", "?"),
+            )
+            .bind::<BigInt, _>(hour)
+            .bind::<Timestamp, _>(from)
+            .bind::<Timestamp, _>(to)
+            .execute(lite)?,
+        };
+    }
+    Ok(written)
+}
+
 /// Each logger's newest [`RECENT_UPLOADS`] lines, newest first: one index walk per logger on
 /// Postgres (`LATERAL … LIMIT`), a window over the loggers' lines on SQLite.
 fn recent_uploads(
@@ -178,7 +298,7 @@ fn recent_uploads(
             "SELECT u.logger_id, u.cell_id, u.at, u.row_count, u.voltage, u.firmware
                FROM unnest($1::integer[]) AS l(id)
                CROSS JOIN LATERAL (
-                   SELECT * FROM logger_uploads
+                   SELECT logger_id, cell_id, at, row_count, voltage, firmware FROM logger_uploads
                     WHERE logger_id = l.id
                     ORDER BY at DESC, id DESC
                     LIMIT $2) AS u",
@@ -209,7 +329,8 @@ fn recent_uploads(
 }
 
 /// Deletes log lines older than [`KEEP_DAYS`] that are not among their logger's newest
-/// [`RECENT_UPLOADS`] (so a long-silent logger keeps its last uploads). Returns how many.
+/// [`RECENT_UPLOADS`] (so a long-silent logger keeps its last uploads), and folded hours older
+/// than two days. Returns how many lines.
 pub fn trim(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
     use diesel::sql_types::{BigInt, Timestamp};
     let horizon = now - TimeDelta::days(KEEP_DAYS);
@@ -218,6 +339,10 @@ pub fn trim(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
                    SELECT id, ROW_NUMBER() OVER (PARTITION BY logger_id ORDER BY at DESC, id DESC) AS n
                      FROM logger_uploads) AS ranked
                   WHERE n <= $2)";
+    diesel::delete(
+        logger_upload_hours::table.filter(logger_upload_hours::hour.lt(hour_of(now) - 48)),
+    )
+    .execute(conn)?;
     Ok(match conn {
         DbConn::Postgres(pg) => diesel::sql_query(sql)
             .bind::<Timestamp, _>(horizon)
@@ -233,6 +358,8 @@ pub fn trim(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
 /// Forgets a deleted logger's log (no foreign key does it).
 pub fn forget(conn: &mut DbConn, logger_id: i32) -> Result<(), DbError> {
     diesel::delete(logger_uploads::table.filter(logger_uploads::logger_id.eq(logger_id)))
+        .execute(conn)?;
+    diesel::delete(logger_upload_hours::table.filter(logger_upload_hours::logger_id.eq(logger_id)))
         .execute(conn)?;
     Ok(())
 }

@@ -331,6 +331,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    logger_upload_hours (logger_id, hour) {
+        logger_id -> Integer,
+        hour -> BigInt,
+        uploads -> BigInt,
+        row_count -> BigInt,
+    }
+}
+
+diesel::table! {
     alert_rules (id) {
         id -> Integer,
         owner_id -> Text,

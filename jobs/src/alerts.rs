@@ -23,6 +23,9 @@ use crate::context::JobContext;
 use crate::error::JobError;
 use crate::queue::JobQueue;
 
+/// How an attempt's error starts when the receiver was refused (not retried).
+const REFUSED: &str = "refused:";
+
 /// Attempts at a webhook delivery before it is marked failed.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 8;
 /// Longest wait between two attempts.
@@ -47,6 +50,9 @@ pub struct AlertSweep {
 /// How a sweep sends webhooks.
 #[derive(Debug, Clone)]
 pub struct WebhookPolicy {
+    /// No new chunk of deliveries starts after this long (a chunk ends within one
+    /// [`WEBHOOK_TIMEOUT`]), so a sweep frees its job slot soon whatever the receivers do.
+    pub budget: Duration,
     /// The first retry waits this long; each further one twice as long (capped at 6 h).
     pub backoff: Duration,
     /// Whether receivers on loopback, private or link-local addresses are allowed.
@@ -238,6 +244,11 @@ async fn judge_rule(
             rule = rule.id,
             "alert rule skipped: its owner may no longer watch its logger or cell"
         );
+        if rule.firing_since.is_some() {
+            let id = rule.id;
+            db.run(move |c| loam_db::alerts::clear_firing(c, id))
+                .await?;
+        }
         return Ok(None);
     }
     let condition: AlertCondition = serde_json::from_str(&rule.condition)
@@ -349,7 +360,23 @@ fn private(ip: IpAddr) -> bool {
                 || v6
                     .to_ipv4_mapped()
                     .is_some_and(|v4| private(IpAddr::V4(v4)))
+                || embedded_v4(v6).is_some_and(|v4| private(IpAddr::V4(v4)))
         }
+    }
+}
+
+/// The IPv4 address inside a NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`) address, which
+/// reaches that IPv4 host.
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    match v6.segments() {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
@@ -367,7 +394,7 @@ async fn check_receiver(url: &reqwest::Url, allow_private: bool) -> Result<(), S
     for addr in addrs {
         if private(addr.ip()) {
             return Err(format!(
-                "refused: {host} resolves to {}, a private address (LOAM_ALERT_ALLOW_PRIVATE_WEBHOOKS allows it)",
+                "{REFUSED} {host} resolves to {}, a private address (LOAM_ALERT_ALLOW_PRIVATE_WEBHOOKS allows it)",
                 addr.ip()
             ));
         }
@@ -425,7 +452,10 @@ pub async fn deliver_due(
         .build()
         .map_err(|e| JobError::Permanent(format!("no HTTP client: {e}")))?;
     let mut attempted = 0;
-    while attempted < DELIVERIES_PER_SWEEP {
+    let started = std::time::Instant::now();
+    // A sweep holds one of the runner's job slots: past its budget it leaves the rest for the
+    // next period rather than keep exports and imports waiting behind slow receivers.
+    while attempted < DELIVERIES_PER_SWEEP && started.elapsed() < policy.budget {
         let claimed = db
             .run(move |c| {
                 loam_db::alerts::claim_due_deliveries(c, now, DELIVERY_HOLD, DELIVERY_CHUNK)
@@ -473,8 +503,10 @@ async fn deliver_one(
     let started = std::time::Instant::now();
     let (status, error) = send_one(http, policy, &delivery, body, &rule.secret, event.id).await;
     let at = loam_db::now();
-    let retry = match error {
+    let retry = match &error {
         None => None,
+        // A refused receiver stays refused: no point in retrying it.
+        Some(why) if why.starts_with(REFUSED) => Some(None),
         Some(_) if delivery.attempts + 1 >= MAX_DELIVERY_ATTEMPTS => Some(None),
         Some(_) => Some(Some(at + backoff(policy.backoff, delivery.attempts))),
     };
@@ -580,10 +612,18 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "0.0.0.0",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
         ] {
             assert!(private(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["8.8.8.8", "2001:4860:4860::8888", "100.128.0.1"] {
+        for ip in [
+            "8.8.8.8",
+            "2001:4860:4860::8888",
+            "100.128.0.1",
+            "64:ff9b::808:808",
+            "2002:808:808::",
+        ] {
             assert!(!private(ip.parse().expect("ip")), "{ip}");
         }
     }

@@ -50,6 +50,8 @@ impl Settings {
             raw_retention_days: config.raw_retention_days,
             alert_period: Duration::from_secs(config.alert_period_secs.max(1)),
             webhooks: crate::alerts::WebhookPolicy {
+                // Half a period, at least 5 s and at most 30 s, for new chunks of deliveries.
+                budget: Duration::from_secs((config.alert_period_secs / 2).clamp(5, 30)),
                 backoff: Duration::from_secs(config.alert_period_secs.max(1)),
                 allow_private: config.alert_allow_private_webhooks,
             },

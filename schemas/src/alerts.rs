@@ -126,6 +126,15 @@ pub struct CreateAlertRule {
     pub enabled: Option<bool>,
 }
 
+/// Reads a field that may be absent (`None`) or a value, but not `null` (it clears nothing).
+fn absent_or<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Reads a field that may be absent (outer `None`), `null` (`Some(None)`) or a value.
 fn absent_null_or<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -159,8 +168,18 @@ fn update_in_range(update: &UpdateAlertRule) -> Result<(), ValidationError> {
 pub struct UpdateAlertRule {
     /// New name.
     #[validate(length(min = 1, max = 200))]
+    #[serde(
+        default,
+        deserialize_with = "absent_or",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<String>,
-    /// Enable or disable.
+    /// Enable or disable (disabling also ends a firing: the rule shows `ok`).
+    #[serde(
+        default,
+        deserialize_with = "absent_or",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enabled: Option<bool>,
     /// New repeat interval in minutes (1 to 10080); `null` notifies once.
     #[serde(
@@ -171,6 +190,11 @@ pub struct UpdateAlertRule {
     #[schema(value_type = Option<u32>)]
     pub repeat_minutes: Option<Option<u32>>,
     /// Notify resolving.
+    #[serde(
+        default,
+        deserialize_with = "absent_or",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub notify_recovery: Option<bool>,
     /// New webhook; `null` removes it.
     #[serde(

@@ -42,9 +42,10 @@ pub struct LoggerHealth {
     pub last_seen: Option<String>,
     /// Seconds since then.
     pub silence_secs: Option<i64>,
-    /// The usual upload interval in seconds: the median gap between its recent wake-ups.
+    /// The usual interval in seconds: the median time between its recent wake-ups (a
+    /// wake-up's burst of uploads counts once).
     pub interval_secs: i64,
-    /// False while too few uploads are known and a default of 15 minutes is assumed.
+    /// False while fewer than three wake-ups are known and 15 minutes is assumed.
     pub interval_learned: bool,
     /// Uploads accepted in the last 24 hours.
     pub uploads_24h: i64,

@@ -25,6 +25,9 @@ pub const DOOR: &str = "mqtt";
 /// Bytes of payload one quota slot pays for (as the HTTP doors count).
 const SLOT_BYTES: usize = 4096;
 
+/// The largest packet MQTT can carry (its remaining-length field tops out at 256 MiB).
+const MQTT_MAX_PACKET: usize = 268_435_455;
+
 /// The first reconnect delay; it doubles per failed attempt up to [`MOST_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -50,6 +53,9 @@ pub struct Settings {
     pub ents_compat: bool,
     /// `LOAM_RAW_RETENTION_DAYS`.
     pub raw_retention_days: Option<u32>,
+    /// Largest payload stored (`LOAM_BODY_LIMIT_BYTES`, as for HTTP uploads); larger ones are
+    /// refused and acknowledged.
+    pub max_payload: usize,
 }
 
 /// Why MQTT cannot start; each names the setting to fix.
@@ -105,6 +111,7 @@ impl Settings {
             key: config.mqtt_key.clone(),
             ents_compat: config.ents_compat,
             raw_retention_days: config.raw_retention_days,
+            max_payload: config.body_limit_bytes,
         }))
     }
 }
@@ -177,7 +184,10 @@ pub async fn start(db: loam_db::Db, settings: Settings) -> anyhow::Result<Subscr
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
         .set_manual_acks(true)
-        .set_max_packet_size(1 << 20, 1 << 20);
+        // Accept any packet MQTT allows: one the client refused to read would break the
+        // connection, and the broker would redeliver it on every reconnect, for ever. Oversized
+        // payloads are refused (and acknowledged) by `handle` instead.
+        .set_max_packet_size(MQTT_MAX_PACKET, 1 << 20);
     if let Some((user, password)) = &settings.credentials {
         options.set_credentials(user, password.expose());
     }
@@ -327,6 +337,16 @@ async fn handle(db: &loam_db::Db, settings: &Settings, publish: &Publish) -> Han
         loam_metrics::global().upload_refused(DOOR, reason);
         Handled::Done
     };
+    if publish.payload.len() > settings.max_payload {
+        return refuse(
+            "too_large",
+            &format!(
+                "{} bytes, more than LOAM_BODY_LIMIT_BYTES ({})",
+                publish.payload.len(),
+                settings.max_payload
+            ),
+        );
+    }
     let value: serde_json::Value = match serde_json::from_slice(&publish.payload) {
         Ok(value) => value,
         Err(err) => return refuse("invalid_json", &err),

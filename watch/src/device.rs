@@ -54,27 +54,52 @@ impl State {
     }
 }
 
-/// The usual gap between a logger's wake-ups, in seconds, from its upload times (any order):
-/// the median of the gaps longer than [`BURST_SECS`]; `None` with no such gap.
+/// The usual time between a logger's wake-ups, in seconds, from its upload times (any order).
+/// One wake-up may send several uploads (power, then TEROS seconds later), so uploads are first
+/// grouped into bursts: a gap joins two uploads into one burst when it is at most
+/// [`BURST_SECS`] or at most half the long gaps (the 90th percentile), which separates a
+/// device's own rhythm of bursts and pauses whatever its radio's spacing. The interval is the
+/// median time between the starts of consecutive bursts; `None` until three bursts are known
+/// (one gap alone cannot tell a burst from an interval).
 pub fn learned_interval(times: &[NaiveDateTime]) -> Option<i64> {
     let mut sorted: Vec<i64> = times.iter().map(|t| t.and_utc().timestamp()).collect();
     sorted.sort_unstable();
-    let mut gaps: Vec<i64> = sorted
+    let gaps: Vec<i64> = sorted
         .windows(2)
         .filter_map(|w| match w {
-            [a, b] if b - a > BURST_SECS => Some(b - a),
+            [a, b] => Some(b - a),
             _ => None,
         })
         .collect();
-    if gaps.is_empty() {
+    let mut ordered = gaps.clone();
+    ordered.sort_unstable();
+    // The 90th percentile, rounded up (with few gaps, the longer one).
+    let long = ordered
+        .get((ordered.len().saturating_sub(1) * 9).div_ceil(10))
+        .copied()?;
+    let joins = BURST_SECS.max(long / 2);
+    let mut starts: Vec<i64> = sorted.first().copied().into_iter().collect();
+    for (gap, time) in gaps.iter().zip(sorted.iter().skip(1)) {
+        if *gap > joins {
+            starts.push(*time);
+        }
+    }
+    let mut between: Vec<i64> = starts
+        .windows(2)
+        .filter_map(|w| match w {
+            [a, b] => Some(b - a),
+            _ => None,
+        })
+        .collect();
+    if between.len() < 2 {
         return None;
     }
-    gaps.sort_unstable();
-    let mid = gaps.len() / 2;
+    between.sort_unstable();
+    let mid = between.len() / 2;
     match (
-        gaps.len() % 2,
-        gaps.get(mid),
-        mid.checked_sub(1).and_then(|m| gaps.get(m)),
+        between.len() % 2,
+        between.get(mid),
+        mid.checked_sub(1).and_then(|m| between.get(m)),
     ) {
         (1, Some(m), _) => Some(*m),
         (_, Some(hi), Some(lo)) => Some((hi + lo) / 2),
@@ -145,10 +170,26 @@ mod tests {
     fn bursts_do_not_shrink_the_interval() {
         // Power and TEROS arrive together every 60 s: the gaps alternate ~0 and ~60.
         let times: Vec<_> = (0..10).flat_map(|i| [at(i * 60), at(i * 60 + 1)]).collect();
-        assert_eq!(learned_interval(&times), Some(59));
-        assert_eq!(learned_interval(&[at(0), at(5)]), None);
+        assert_eq!(learned_interval(&times), Some(60));
+        // TEROS 11 s after power, every 45 s (LoRa duty cycle spacing): still 45.
+        let spaced: Vec<_> = (0..8).flat_map(|i| [at(i * 45), at(i * 45 + 11)]).collect();
+        assert_eq!(learned_interval(&spaced), Some(45));
+        // Three uploads per wake-up, every 5 minutes.
+        let triple: Vec<_> = (0..6)
+            .flat_map(|i| [at(i * 300), at(i * 300 + 20), at(i * 300 + 40)])
+            .collect();
+        assert_eq!(learned_interval(&triple), Some(300));
+        // One wake-up, or two, is not enough to learn from.
+        assert_eq!(learned_interval(&[at(0), at(11)]), None);
+        assert_eq!(learned_interval(&[at(0), at(11), at(45), at(56)]), None);
         assert_eq!(learned_interval(&[at(0)]), None);
-        assert_eq!(learned_interval(&[at(0), at(100), at(300)]), Some(150));
+        assert_eq!(learned_interval(&[at(0), at(60), at(120)]), Some(60));
+        // A gap half as long as the others could be a burst: not enough to tell yet.
+        assert_eq!(learned_interval(&[at(0), at(100), at(300)]), None);
+        // A long outage among regular uploads does not swallow them.
+        let mut outage: Vec<_> = (0..20).map(|i| at(i * 60)).collect();
+        outage.push(at(19 * 60 + 7200));
+        assert_eq!(learned_interval(&outage), Some(60));
     }
 
     #[test]

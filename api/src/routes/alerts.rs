@@ -32,20 +32,16 @@ pub(crate) async fn create_rule(
     Valid(req): Valid<CreateAlertRule>,
 ) -> Result<(StatusCode, Json<AlertRuleResponse>), ApiError> {
     let rule = crate::alerts::new_rule(&state.gate(), &person, req).await?;
-    let owner = person.user_id.clone();
-    let existing = state
-        .db()
-        .run(move |c| loam_db::alerts::count_rules(c, &owner))
-        .await?;
-    if existing >= crate::alerts::MAX_RULES_PER_PERSON {
-        return Err(ApiError::Conflict(format!(
-            "you have {existing} alert rules, the most one person may have; delete one first"
-        )));
-    }
+    let cap = crate::alerts::MAX_RULES_PER_PERSON;
     let stored = state
         .db()
-        .run(move |c| loam_db::alerts::insert_rule(c, &rule))
-        .await?;
+        .run(move |c| loam_db::alerts::insert_rule(c, &rule, cap))
+        .await?
+        .map_err(|existing| {
+            ApiError::Conflict(format!(
+                "you have {existing} alert rules, the most one person may have; delete one first"
+            ))
+        })?;
     Ok((StatusCode::CREATED, Json(rule_response(stored)?)))
 }
 

@@ -11,6 +11,7 @@ backend_tests!(
     health_follows_silence_against_the_learned_interval,
     fleet_lists_only_mine_quietest_first_with_filters,
     firmware_quota_and_refusals_in_health,
+    the_last_day_adds_up_the_same_before_and_after_folding,
 );
 
 const OWNER: &str = "owner@example.test";
@@ -267,4 +268,41 @@ async fn firmware_quota_and_refusals_in_health(backend: Backend) {
     assert_eq!(body["error"]["code"], "firmware_invalid");
     let (_, after) = get_json(&app, &owner, &path).await;
     assert_eq!(after["uploads_24h"], 2);
+}
+
+async fn the_last_day_adds_up_the_same_before_and_after_folding(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in(OWNER).await;
+    let cell = app.cell(&owner, OWNER, "field-1").await;
+    let logger = app.logger(&owner, OWNER, "logger-1").await;
+    let key = app.device_key(&owner, logger, &["ingest"]).await;
+    let id = i32::try_from(logger).expect("id");
+    // Ten wake-ups three hours apart: now, 3 h ago, …, 27 h ago. Eight fall in the last day.
+    for _ in 0..10 {
+        app.db(move |c| loam_db::testing::backdate_uploads(c, id, 3 * 3600))
+            .await;
+        wake_up(&app, &key, cell, logger, now_secs(), 3.1).await;
+    }
+    let path = format!("/api/logger/{logger}/health");
+    let counts = || async {
+        let (_, h) = get_json(&app, &owner, &path).await;
+        (h["uploads_24h"].as_i64(), h["rows_24h"].as_i64())
+    };
+    assert_eq!(counts().await, (Some(16), Some(16)));
+    // Upkeep folds whole past hours into the summary; the answer is the same, and folding
+    // again (another replica) changes nothing.
+    let folded = app
+        .db(|c| loam_db::health::fold_hours(c, loam_db::now()))
+        .await;
+    assert_eq!(folded, 9, "one summary row per past wake-up's hour");
+    assert_eq!(counts().await, (Some(16), Some(16)));
+    assert_eq!(
+        app.db(|c| loam_db::health::fold_hours(c, loam_db::now()))
+            .await,
+        0
+    );
+    assert_eq!(counts().await, (Some(16), Some(16)));
+    // New uploads after the fold count from the raw lines.
+    wake_up(&app, &key, cell, logger, now_secs(), 3.1).await;
+    assert_eq!(counts().await, (Some(18), Some(18)));
 }

@@ -23,6 +23,7 @@ mod series_retention;
 mod server;
 mod server_connections;
 mod server_dashboard;
+mod server_input;
 mod server_lifecycle;
 mod server_limits;
 mod server_metrics;

@@ -14,8 +14,20 @@ CREATE TABLE logger_uploads (
     voltage   DOUBLE,           -- the upload's latest power voltage, a battery proxy
     firmware  TEXT                  -- the version the device reported (Loam-Firmware header)
 );
-CREATE INDEX logger_uploads_logger_at ON logger_uploads (logger_id, at);
+-- Covering: a fleet's recent counts are read from the index alone.
+CREATE INDEX logger_uploads_logger_at ON logger_uploads (logger_id, at, row_count);
 CREATE INDEX logger_uploads_at ON logger_uploads (at);
+
+-- The log's whole past hours counted per logger, folded by upkeep once an hour is over, so the
+-- last 24 hours of a fleet add up ~24 rows per logger plus the raw lines of two partial hours.
+CREATE TABLE logger_upload_hours (
+    logger_id INTEGER NOT NULL,
+    hour      BIGINT NOT NULL,          -- Unix time / 3600
+    uploads   BIGINT NOT NULL,
+    row_count BIGINT NOT NULL,
+    PRIMARY KEY (logger_id, hour)
+);
+CREATE INDEX logger_upload_hours_hour ON logger_upload_hours (hour);
 
 -- A person's rule: `silence` (a logger quiet for N minutes or K times its usual interval) or
 -- `threshold` (a cell's series above/below a bound for M minutes).
