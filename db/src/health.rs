@@ -55,28 +55,55 @@ pub struct LoggerFacts {
 }
 
 /// Appends the log lines of uploads just stored (same transaction). Lines of loggers that do not
-/// exist are dropped: an anonymous upload may name any logger id.
+/// exist are dropped: an anonymous upload may name any logger id. One statement on Postgres
+/// (the upload path pays one round trip for it), a lookup and an insert on SQLite.
 pub(crate) fn record(conn: &mut DbConn, marks: &[UploadMark]) -> Result<(), DbError> {
+    use diesel::sql_types::{Array, Double, Integer, Nullable, Text, Timestamp};
     if marks.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<i32> = marks.iter().map(|m| m.logger_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let known: Vec<i32> = loggers::table
-        .filter(loggers::id.eq_any(&ids))
-        .select(loggers::id)
-        .load(conn)?;
-    let kept: Vec<&UploadMark> = marks
-        .iter()
-        .filter(|m| known.contains(&m.logger_id))
-        .collect();
-    if kept.is_empty() {
-        return Ok(());
+    match conn {
+        DbConn::Postgres(pg) => {
+            diesel::sql_query(
+                "INSERT INTO logger_uploads (logger_id, cell_id, at, row_count, voltage, firmware)
+                 SELECT m.logger_id, m.cell_id, m.at, m.row_count, m.voltage, m.firmware
+                   FROM unnest($1::integer[], $2::integer[], $3::timestamp[], $4::integer[],
+                               $5::double precision[], $6::text[])
+                        AS m(logger_id, cell_id, at, row_count, voltage, firmware)
+                  WHERE EXISTS (SELECT 1 FROM loggers WHERE loggers.id = m.logger_id)",
+            )
+            .bind::<Array<Integer>, _>(marks.iter().map(|m| m.logger_id).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Integer>>, _>(
+                marks.iter().map(|m| m.cell_id).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Timestamp>, _>(marks.iter().map(|m| m.at).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(marks.iter().map(|m| m.row_count).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Double>>, _>(marks.iter().map(|m| m.voltage).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(
+                marks.iter().map(|m| m.firmware.clone()).collect::<Vec<_>>(),
+            )
+            .execute(pg)?;
+        }
+        DbConn::Sqlite(_) => {
+            let mut ids: Vec<i32> = marks.iter().map(|m| m.logger_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let known: Vec<i32> = loggers::table
+                .filter(loggers::id.eq_any(&ids))
+                .select(loggers::id)
+                .load(conn)?;
+            let kept: Vec<UploadMark> = marks
+                .iter()
+                .filter(|m| known.contains(&m.logger_id))
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                crate::on_backend!(conn, c => diesel::insert_into(logger_uploads::table)
+                    .values(&kept)
+                    .execute(c))?;
+            }
+        }
     }
-    crate::on_backend!(conn, c => diesel::insert_into(logger_uploads::table)
-        .values(kept.iter().map(|m| (*m).clone()).collect::<Vec<_>>())
-        .execute(c))?;
     Ok(())
 }
 

@@ -93,7 +93,9 @@ pub struct Window {
     pub raw_since: Option<NaiveDateTime>,
 }
 
-/// Running averages per bucket; `None` inputs are skipped like SQL's AVG.
+/// Running averages per bucket; `None` inputs are skipped like SQL's AVG, and so are NaN and
+/// infinite readings, as the rollups skip them (a bucket read from raw rows and the same bucket
+/// read from its rollup must agree).
 #[derive(Default)]
 struct Mean {
     sum: f64,
@@ -102,7 +104,7 @@ struct Mean {
 
 impl Mean {
     fn add(&mut self, v: Option<f64>) {
-        if let Some(v) = v {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
             self.sum += v;
             self.n += 1;
         }
@@ -398,8 +400,23 @@ pub fn sensor(
 
 #[cfg(test)]
 mod tests {
-    use super::Resample;
+    use super::{Mean, Resample};
     use chrono::NaiveDate;
+
+    #[test]
+    fn raw_means_skip_what_rollups_skip() {
+        let mut mean = Mean::default();
+        for v in [
+            Some(5.0),
+            Some(f64::NAN),
+            None,
+            Some(f64::INFINITY),
+            Some(7.0),
+        ] {
+            mean.add(v);
+        }
+        assert_eq!(mean.get(), Some(6.0));
+    }
 
     #[test]
     fn buckets_follow_date_trunc() {
