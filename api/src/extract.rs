@@ -123,6 +123,13 @@ where
 /// (default `hour`) and `stream`; unknown parameters are refused.
 /// A listing's page from `limit` and `offset`: `limit` defaults to `default_limit` and is kept
 /// within 1..=`max_limit`; either one that is not a non-negative integer is a 400.
+/// A text query parameter that can be searched for: `None` when it contains NUL (U+0000),
+/// which no stored text does, so such a search matches nothing (and never reaches Postgres,
+/// which refuses NUL in text).
+pub(crate) fn searchable(value: &str) -> Option<&str> {
+    (!value.contains('\0')).then_some(value)
+}
+
 pub(crate) fn page(
     params: &HashMap<String, String>,
     default_limit: i64,

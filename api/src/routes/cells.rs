@@ -91,6 +91,12 @@ pub(crate) async fn list_cells(
         None => None,
     };
     let name = params.get("name").filter(|n| !n.is_empty()).cloned();
+    if name
+        .as_deref()
+        .is_some_and(|n| crate::extract::searchable(n).is_none())
+    {
+        return Ok(Json(Vec::new()));
+    }
     let mine = name.is_none() && params.get("user").is_some_and(|u| !u.is_empty());
     let visibility = match (&caller, mine) {
         (Caller::Person(p), true) => Visibility::MemberOnly(p.user_id.clone()),

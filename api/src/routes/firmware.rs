@@ -297,6 +297,17 @@ pub(crate) async fn search_firmware(
 ) -> Result<Json<FirmwarePage>, ApiError> {
     let (limit, offset) = crate::extract::page(&params, 100, PAGE_MAX)?;
     let search = params.get("search").cloned();
+    if search
+        .as_deref()
+        .is_some_and(|s| crate::extract::searchable(s).is_none())
+    {
+        return Ok(Json(FirmwarePage {
+            items: Vec::new(),
+            total: 0,
+            limit,
+            offset,
+        }));
+    }
     let (items, total) = state
         .db()
         .run(move |c| loam_db::firmware::search(c, search.as_deref(), limit, offset))

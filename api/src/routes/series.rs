@@ -237,6 +237,14 @@ pub(crate) async fn sensor(
     };
     let name = required("name")?;
     let measurement = required("measurement")?;
+    if crate::extract::searchable(&name).is_none()
+        || crate::extract::searchable(&measurement).is_none()
+    {
+        return Err(bad(
+            "nul_character",
+            "name and measurement cannot contain a NUL character (U+0000)",
+        ));
+    }
     let cell_id: u32 = required("cellId")?
         .trim()
         .parse()

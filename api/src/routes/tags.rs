@@ -100,6 +100,12 @@ pub(crate) async fn list_tags(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<TagResponse>>, ApiError> {
     let search = params.get("search").cloned();
+    if search
+        .as_deref()
+        .is_some_and(|s| crate::extract::searchable(s).is_none())
+    {
+        return Ok(Json(Vec::new()));
+    }
     let tags = state
         .db()
         .run(move |c| loam_db::tags::list(c, search.as_deref()))

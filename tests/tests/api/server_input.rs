@@ -1,5 +1,6 @@
-//! Text no field accepts is refused before any handler: a NUL character (U+0000) in the query
-//! or in a JSON body answers 400 `nul_character` on every route (404 in a path), on both databases (Postgres
+//! Text no field accepts never reaches the database: a NUL character (U+0000) in a JSON body
+//! answers 400 `nul_character` on every route (404 in a path; in a query, a refused series name
+//! or a search that matches nothing), on both databases (Postgres
 //! cannot store it; SQLite would), and nothing is written.
 
 use loam_tests::{Backend, TestApp, backend_tests};
@@ -56,17 +57,40 @@ async fn nul_characters_are_refused_on_every_route(backend: Backend) {
             .expect("request");
         assert_eq!(refused(res).await, expected, "{path} {body}");
     }
-    for path in [
-        "/api/sensor/?name=a%00b&measurement=m&cellId=1",
-        "/api/firmware?search=%00",
+    // A series named with a NUL is refused; a search containing one matches nothing.
+    let res = app
+        .as_person(
+            Method::GET,
+            "/api/sensor/?name=a%00b&measurement=m&cellId=1",
+            &owner,
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused(res).await, expected);
+    for (path, found) in [
+        (
+            "/api/firmware?search=%00",
+            json!({"items": [], "total": 0, "limit": 100, "offset": 0}),
+        ),
+        ("/api/tag/?search=a%00", json!([])),
+        ("/api/cell/?name=a%00", json!([])),
     ] {
         let res = app
             .as_person(Method::GET, path, &owner)
             .send()
             .await
             .expect("request");
-        assert_eq!(refused(res).await, expected, "{path}");
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.json::<Value>().await.expect("json"), found, "{path}");
     }
+    // Unknown parameters are ignored as ever, NUL or not.
+    let res = app
+        .as_person(Method::GET, "/api/logger/?x%00=y%00", &owner)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
     // A path naming something with a NUL names nothing.
     let res = app
         .as_person(Method::GET, "/api/logger/%00", &owner)
