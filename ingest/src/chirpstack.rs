@@ -3,7 +3,6 @@
 //! `fPort` a number and absent (like `data`) on an empty frame. Only `fPort` and `data` decide
 //! what is stored; the ports are the TTN door's (1 legacy, 2 generic, 202 time sync).
 
-use base64::Engine;
 use serde_json::Value;
 
 use crate::DecodeError;
@@ -29,35 +28,7 @@ pub fn parse(event: &Value) -> Result<Uplink, DecodeError> {
             problem: "a ChirpStack event is a JSON object".into(),
         });
     }
-    let Some(port) = event.get("fPort") else {
-        return Ok(Uplink::NothingToStore);
-    };
-    let port = match port.as_u64() {
-        Some(p) if port.is_u64() => p,
-        _ => return Ok(Uplink::UnknownPort),
-    };
-    let payload = || -> Result<Vec<u8>, DecodeError> {
-        let text =
-            event
-                .get("data")
-                .and_then(Value::as_str)
-                .ok_or_else(|| DecodeError::BadField {
-                    field: "data".into(),
-                    problem: "missing (an uplink on this port carries a payload)".into(),
-                })?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|e| DecodeError::BadField {
-                field: "data".into(),
-                problem: format!("not base64: {e}"),
-            })
-    };
-    match port {
-        1 => Ok(Uplink::Legacy(payload()?)),
-        2 => Ok(Uplink::Generic(payload()?)),
-        202 => Ok(Uplink::TimeSync),
-        _ => Ok(Uplink::UnknownPort),
-    }
+    crate::ttn::by_port(event, "fPort", ("data", "data"))
 }
 
 /// The device a ChirpStack event names (`deviceInfo.devEui`, `deviceInfo.deviceName`), for logs.

@@ -26,7 +26,22 @@ pub fn parse(body: &Value) -> Result<Uplink, DecodeError> {
     let Some(message) = body.get("uplink_message").filter(|m| m.is_object()) else {
         return Ok(Uplink::NothingToStore);
     };
-    let Some(port) = message.get("f_port") else {
+    by_port(
+        message,
+        "f_port",
+        ("frm_payload", "uplink_message.frm_payload"),
+    )
+}
+
+/// What a LoRaWAN uplink asks for, from its port field and its base64 payload field: shared by
+/// TTN (`f_port`, `frm_payload`) and ChirpStack (`fPort`, `data`), so both map ports alike.
+/// `data` is (the field's key, its name in a refusal).
+pub(crate) fn by_port(
+    message: &Value,
+    port_key: &str,
+    (data_key, data_name): (&str, &str),
+) -> Result<Uplink, DecodeError> {
+    let Some(port) = message.get(port_key) else {
         return Ok(Uplink::NothingToStore);
     };
     let port = match port.as_u64() {
@@ -35,16 +50,16 @@ pub fn parse(body: &Value) -> Result<Uplink, DecodeError> {
     };
     let payload = || -> Result<Vec<u8>, DecodeError> {
         let text = message
-            .get("frm_payload")
+            .get(data_key)
             .and_then(Value::as_str)
             .ok_or_else(|| DecodeError::BadField {
-                field: "uplink_message.frm_payload".into(),
-                problem: "missing".into(),
+                field: data_name.into(),
+                problem: "missing (an uplink on this port carries a payload)".into(),
             })?;
         base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|e| DecodeError::BadField {
-                field: "uplink_message.frm_payload".into(),
+                field: data_name.into(),
                 problem: format!("not base64: {e}"),
             })
     };
